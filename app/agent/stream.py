@@ -1,0 +1,84 @@
+"""A per-session event log that many subscribers follow, each from any sequence number.
+
+One list in memory, appended by the session's reader; subscribers keep their own position in it,
+so a late tab replays exactly what it missed and then follows live, with nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from bisect import bisect_right
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from app.agent.events import Event, EventType
+
+# Sequence numbers are reserved from the database in blocks of this size.
+SEQ_BLOCK = 10_000
+
+
+class EventLog:
+    def __init__(self, reserve: Callable[[int], int], *, keep: int = 200_000) -> None:
+        """`reserve(n)` reserves n numbers durably and returns the first; `keep` bounds memory."""
+        self._reserve = reserve
+        self._keep = keep
+        self._events: list[Event] = []
+        self._seqs: list[int] = []
+        self._next = 0
+        self._end = 0  # one past the last reserved number
+        self._waiters: list[asyncio.Future[None]] = []
+        self.closed = False
+
+    @property
+    def last_seq(self) -> int:
+        return self._seqs[-1] if self._seqs else 0
+
+    def append(self, type: EventType, data: dict[str, Any]) -> Event:
+        if self._next >= self._end:
+            self._next = self._reserve(SEQ_BLOCK)
+            self._end = self._next + SEQ_BLOCK
+        event = Event(seq=self._next, type=type, data=data)
+        self._next += 1
+        self._events.append(event)
+        self._seqs.append(event.seq)
+        if len(self._events) > self._keep:
+            drop = len(self._events) - self._keep
+            del self._events[:drop], self._seqs[:drop]
+        self._wake()
+        return event
+
+    def since(self, after: int) -> list[Event]:
+        """Events with seq > after that are still kept."""
+        return self._events[bisect_right(self._seqs, after) :]
+
+    async def follow(self, after: int = 0) -> AsyncIterator[Event]:
+        """Every event with seq > `after`, then live ones, until the log is closed.
+
+        If older events were asked for than are kept, a `replay_gap` event comes first so the
+        reader knows to load history instead of silently missing something.
+        """
+        if self._seqs and after < self._seqs[0] - 1 and after > 0:
+            yield Event(seq=self._seqs[0] - 1, type="replay_gap", data={"after": after})
+        position = after
+        while True:
+            batch = self.since(position)
+            for event in batch:
+                yield event
+            if batch:
+                position = batch[-1].seq
+                continue
+            if self.closed:
+                return
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            await waiter
+
+    def close(self) -> None:
+        self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)

@@ -1,0 +1,83 @@
+"""Schema migrations: an ordered list of single DDL statements, each applied once.
+
+One statement per step because Aurora DSQL allows one DDL per transaction; steps are never
+edited once released, only appended, so existing databases keep their data.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import Engine, text
+
+logger = logging.getLogger(__name__)
+
+STEPS: list[tuple[str, str]] = [
+    (
+        "0001_users",
+        "CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT NOT NULL, password_hash TEXT, "
+        "created_at TIMESTAMPTZ NOT NULL)",
+    ),
+    ("0002_users_email", "CREATE UNIQUE INDEX users_email ON users (email)"),
+    (
+        "0003_projects",
+        "CREATE TABLE projects (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, name TEXT NOT NULL, "
+        "created_at TIMESTAMPTZ NOT NULL)",
+    ),
+    ("0004_projects_user_name", "CREATE UNIQUE INDEX projects_user_name ON projects (user_id, name)"),
+    (
+        "0005_sessions",
+        "CREATE TABLE sessions (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, "
+        "project_id TEXT NOT NULL, title TEXT NOT NULL, model TEXT NOT NULL, mode TEXT NOT NULL, "
+        "status TEXT NOT NULL, error TEXT, created_at TIMESTAMPTZ NOT NULL, "
+        "updated_at TIMESTAMPTZ NOT NULL, cost_usd DOUBLE PRECISION NOT NULL, "
+        "input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL, turns INTEGER NOT NULL, "
+        "seq_reserved BIGINT NOT NULL)",
+    ),
+    ("0006_sessions_user", "CREATE INDEX sessions_user_updated ON sessions (user_id, updated_at)"),
+    (
+        "0007_approvals",
+        "CREATE TABLE approvals (id TEXT PRIMARY KEY, session_id TEXT NOT NULL, "
+        "user_id TEXT NOT NULL, tool_name TEXT NOT NULL, tool_use_id TEXT, "
+        "input_json TEXT NOT NULL, suggestions_json TEXT NOT NULL, status TEXT NOT NULL, "
+        "decision_json TEXT, created_at TIMESTAMPTZ NOT NULL, resolved_at TIMESTAMPTZ)",
+    ),
+    ("0008_approvals_session", "CREATE INDEX approvals_session ON approvals (session_id, status)"),
+    (
+        "0009_sessions_has_transcript",
+        "ALTER TABLE sessions ADD COLUMN has_transcript BOOLEAN NOT NULL DEFAULT FALSE",
+    ),
+    ("0010_sessions_rules", "ALTER TABLE sessions ADD COLUMN rules_json TEXT NOT NULL DEFAULT '[]'"),
+    ("0011_sessions_forked_from", "ALTER TABLE sessions ADD COLUMN forked_from TEXT"),
+]
+
+_LEDGER = "CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at TEXT)"
+
+
+def migrate(engine: Engine, *, upto: str | None = None) -> list[str]:
+    """Apply every step not yet applied (stopping after `upto`); returns the ids applied."""
+    with engine.begin() as conn:
+        conn.execute(text(_LEDGER))
+    with engine.connect() as conn:
+        done = {row[0] for row in conn.execute(text("SELECT id FROM schema_migrations"))}
+    applied = []
+    for step_id, ddl in STEPS:
+        if step_id not in done:
+            with engine.begin() as conn:
+                conn.execute(text(ddl))
+            with engine.begin() as conn:
+                conn.execute(
+                    text("INSERT INTO schema_migrations (id, applied_at) VALUES (:id, :at)"),
+                    {"id": step_id, "at": _now()},
+                )
+            logger.info("applied migration %s", step_id)
+            applied.append(step_id)
+        if step_id == upto:
+            break
+    return applied
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat()

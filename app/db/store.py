@@ -1,0 +1,226 @@
+"""Queries. Every read of a user's object takes the user's id, so scoping is never forgotten.
+
+Functions are synchronous; async callers run them in a worker thread.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine, func, or_, update
+from sqlmodel import Session, col, select
+
+from app.db.models import AgentSession, Approval, Project, User, utcnow
+from app.errors import Conflict, NotFound
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # --- users and projects -------------------------------------------------------------
+
+    def ensure_user(self, email: str) -> User:
+        """The user with this e-mail, created on first sight (local demo and Cognito users)."""
+        email = email.strip().lower()
+        with Session(self.engine) as db:
+            user = db.exec(select(User).where(User.email == email)).first()
+            if user is None:
+                user = User(email=email)
+                db.add(user)
+                db.commit()
+                db.refresh(user)
+            return user
+
+    def get_user(self, user_id: str) -> User:
+        with Session(self.engine) as db:
+            user = db.get(User, user_id)
+            if user is None:
+                raise NotFound("No such user.")
+            return user
+
+    def ensure_project(self, *, user_id: str, name: str) -> Project:
+        with Session(self.engine) as db:
+            query = select(Project).where(Project.user_id == user_id, Project.name == name)
+            project = db.exec(query).first()
+            if project is None:
+                project = Project(user_id=user_id, name=name)
+                db.add(project)
+                db.commit()
+                db.refresh(project)
+            return project
+
+    def get_project(self, *, user_id: str, project_id: str) -> Project:
+        with Session(self.engine) as db:
+            project = db.get(Project, project_id)
+            if project is None or project.user_id != user_id:
+                raise NotFound("No such project.")
+            return project
+
+    def list_projects(self, *, user_id: str) -> Sequence[Project]:
+        with Session(self.engine) as db:
+            query = select(Project).where(Project.user_id == user_id).order_by(Project.name)
+            return db.exec(query).all()
+
+    # --- sessions ------------------------------------------------------------------------
+
+    def add_session(self, session: AgentSession) -> AgentSession:
+        with Session(self.engine) as db:
+            db.add(session)
+            db.commit()
+            db.refresh(session)
+            return session
+
+    def get_session(self, *, user_id: str, session_id: str) -> AgentSession:
+        """The session if it exists and is the user's; NotFound otherwise (never 'forbidden',
+        which would confirm that someone else's id exists)."""
+        with Session(self.engine) as db:
+            session = db.get(AgentSession, session_id)
+            if session is None or session.user_id != user_id:
+                raise NotFound("No such session.")
+            return session
+
+    def session_by_id(self, session_id: str) -> AgentSession:
+        """Unscoped read, for the engine's own bookkeeping only (never with a user's input)."""
+        with Session(self.engine) as db:
+            session = db.get(AgentSession, session_id)
+            if session is None:
+                raise NotFound("No such session.")
+            return session
+
+    def list_sessions(
+        self, *, user_id: str, limit: int = 50, offset: int = 0, search: str = ""
+    ) -> tuple[Sequence[AgentSession], int]:
+        """A page of the user's sessions, most recently active first, and the total count."""
+        where = [AgentSession.user_id == user_id]
+        if search:
+            where.append(or_(col(AgentSession.title).ilike(f"%{search}%")))
+        with Session(self.engine) as db:
+            total = db.exec(select(func.count()).select_from(AgentSession).where(*where)).one()
+            query = (
+                select(AgentSession)
+                .where(*where)
+                .order_by(col(AgentSession.updated_at).desc(), col(AgentSession.id))
+                .offset(offset)
+                .limit(limit)
+            )
+            return db.exec(query).all(), total
+
+    def update_session(self, session_id: str, **fields: Any) -> None:
+        fields.setdefault("updated_at", utcnow())
+        with Session(self.engine) as db:
+            db.execute(update(AgentSession).where(col(AgentSession.id) == session_id).values(**fields))
+            db.commit()
+
+    def add_result(
+        self, session_id: str, *, cost_usd: float, input_tokens: int, output_tokens: int
+    ) -> None:
+        """Add one turn's cost and tokens to the session totals, atomically."""
+        with Session(self.engine) as db:
+            db.execute(
+                update(AgentSession)
+                .where(col(AgentSession.id) == session_id)
+                .values(
+                    cost_usd=AgentSession.cost_usd + cost_usd,
+                    input_tokens=AgentSession.input_tokens + input_tokens,
+                    output_tokens=AgentSession.output_tokens + output_tokens,
+                    turns=AgentSession.turns + 1,
+                    updated_at=utcnow(),
+                )
+            )
+            db.commit()
+
+    def reserve_seq(self, session_id: str, block: int) -> int:
+        """Reserve the next `block` sequence numbers; returns the first one."""
+        with Session(self.engine) as db:
+            db.execute(
+                update(AgentSession)
+                .where(col(AgentSession.id) == session_id)
+                .values(seq_reserved=AgentSession.seq_reserved + block)
+            )
+            end = db.exec(
+                select(AgentSession.seq_reserved).where(AgentSession.id == session_id)
+            ).one()
+            db.commit()
+            return int(end) - block + 1
+
+    def delete_session(self, *, user_id: str, session_id: str) -> None:
+        self.get_session(user_id=user_id, session_id=session_id)
+        with Session(self.engine) as db:
+            for approval in db.exec(select(Approval).where(Approval.session_id == session_id)):
+                db.delete(approval)
+            session = db.get(AgentSession, session_id)
+            if session is not None:
+                db.delete(session)
+            db.commit()
+
+    def mark_unfinished_sessions(self) -> list[str]:
+        """At start-up: sessions that were running when the app stopped become idle again,
+        with an honest note; returns their ids."""
+        with Session(self.engine) as db:
+            busy = ("running", "waiting", "starting")
+            query = select(AgentSession.id).where(col(AgentSession.status).in_(busy))
+            ids = list(db.exec(query).all())
+            if ids:
+                db.execute(
+                    update(AgentSession)
+                    .where(col(AgentSession.id).in_(ids))
+                    .values(status="interrupted", error="The app restarted while this ran.")
+                )
+                db.commit()
+            return ids
+
+    # --- approvals -----------------------------------------------------------------------
+
+    def add_approval(self, approval: Approval) -> Approval:
+        with Session(self.engine) as db:
+            db.add(approval)
+            db.commit()
+            db.refresh(approval)
+            return approval
+
+    def get_approval(self, *, user_id: str, session_id: str, approval_id: str) -> Approval:
+        with Session(self.engine) as db:
+            approval = db.get(Approval, approval_id)
+            if approval is None or approval.user_id != user_id or approval.session_id != session_id:
+                raise NotFound("No such permission request.")
+            return approval
+
+    def pending_approvals(self, *, user_id: str, session_id: str) -> Sequence[Approval]:
+        with Session(self.engine) as db:
+            query = (
+                select(Approval)
+                .where(
+                    Approval.user_id == user_id,
+                    Approval.session_id == session_id,
+                    Approval.status == "pending",
+                )
+                .order_by(col(Approval.created_at))
+            )
+            return db.exec(query).all()
+
+    def resolve_approval(self, approval_id: str, *, status: str, decision: dict[str, Any]) -> None:
+        """Record the answer, once: a second answer to the same request is a Conflict."""
+        with Session(self.engine) as db:
+            result = db.execute(
+                update(Approval)
+                .where(col(Approval.id) == approval_id, col(Approval.status) == "pending")
+                .values(status=status, decision_json=json.dumps(decision), resolved_at=utcnow())
+            )
+            db.commit()
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise Conflict("This permission request was already answered.")
+
+    def mark_lost_approvals(self, session_id: str | None = None) -> int:
+        """Pending requests whose agent process is gone can never be answered: say so."""
+        where = [col(Approval.status) == "pending"]
+        if session_id is not None:
+            where.append(col(Approval.session_id) == session_id)
+        with Session(self.engine) as db:
+            result = db.execute(
+                update(Approval).where(*where).values(status="lost", resolved_at=utcnow())
+            )
+            db.commit()
+            return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,208 @@
+"""Configuration from environment variables, read once and validated at start-up.
+
+Every mistake is collected and reported together, each with the variable's name, so a person
+fixing a deployment sees all of them in one run instead of one per restart.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, TypeVar
+
+AuthMode = Literal["local", "cognito"]
+DemoMode = Literal["auto", "on", "off"]
+
+# Variables the Claude Code CLI itself reads for model access. These, and nothing else of the
+# app's secrets, are passed to every agent process.
+MODEL_ENV_VARS = (
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "ANTHROPIC_BASE_URL",
+    "ANTHROPIC_CUSTOM_HEADERS",
+    "ANTHROPIC_MODEL",
+    "ANTHROPIC_SMALL_FAST_MODEL",
+    "ANTHROPIC_DEFAULT_OPUS_MODEL",
+    "ANTHROPIC_DEFAULT_SONNET_MODEL",
+    "ANTHROPIC_DEFAULT_HAIKU_MODEL",
+    "ANTHROPIC_BEDROCK_BASE_URL",
+    "CLAUDE_CODE_USE_BEDROCK",
+    "CLAUDE_CODE_SKIP_BEDROCK_AUTH",
+    "CLAUDE_CODE_MAX_OUTPUT_TOKENS",
+    "MAX_THINKING_TOKENS",
+    "DISABLE_PROMPT_CACHING",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "NO_PROXY",
+)
+# AWS credentials reach the agent only when it talks to Bedrock; otherwise they are the app's.
+BEDROCK_ENV_VARS = (
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_BEARER_TOKEN_BEDROCK",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+)
+CREDENTIAL_VARS = (
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "ANTHROPIC_BASE_URL",
+    "CLAUDE_CODE_USE_BEDROCK",
+)
+DEFAULT_MODELS = ("claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5")
+
+
+class SettingsError(Exception):
+    """Raised with every configuration problem found, one per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("Invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    auth_mode: AuthMode
+    max_agents_per_user: int
+    idle_timeout_s: float
+    max_message_chars: int
+    demo_model: bool
+    models: tuple[str, ...]
+    default_model: str
+    model_env: Mapping[str, str] = field(repr=False)
+    secret_key: str | None = field(default=None, repr=False)
+    cognito_region: str | None = None
+    cognito_user_pool_id: str | None = None
+    cognito_client_id: str | None = None
+    cognito_jwks_url: str | None = None
+    allowed_email_domains: tuple[str, ...] = ()
+
+    @property
+    def projects_dir(self) -> Path:
+        return self.data_dir / "projects"
+
+    @property
+    def agent_homes_dir(self) -> Path:
+        """Per-user homes for the CLI (its transcripts and settings live there)."""
+        return self.data_dir / "homes"
+
+
+T = TypeVar("T")
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Build Settings from `environ`, raising SettingsError listing every mistake."""
+    problems: list[str] = []
+
+    def parse(name: str, default: T, convert: Callable[[str], T], rule: str) -> T:
+        raw = environ.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            return convert(raw)
+        except ValueError:
+            problems.append(f"{name}={raw!r}: {rule}")
+            return default
+
+    data_dir = Path(environ.get("DATA_DIR", "").strip() or "data").expanduser().resolve()
+    database_url = environ.get("DATABASE_URL", "").strip() or f"sqlite:///{data_dir / 'app.db'}"
+    if not re.match(r"^(sqlite|postgresql(\+psycopg)?)://", database_url):
+        problems.append("DATABASE_URL: must start with sqlite:// or postgresql://")
+    auth_mode = parse("AUTH_MODE", "local", _choice("local", "cognito"), "use local or cognito")
+    max_agents = parse("MAX_AGENTS_PER_USER", 3, _positive_int, "a whole number >= 1")
+    idle = parse("AGENT_IDLE_TIMEOUT", 900.0, _positive_float, "seconds, a number > 0")
+    max_chars = parse("MAX_MESSAGE_CHARS", 100_000, _positive_int, "a whole number >= 1")
+    demo: DemoMode = parse("DEMO_MODEL", "auto", _choice("auto", "on", "off"), "auto, on or off")
+    models = tuple(m.strip() for m in environ.get("MODELS", "").split(",") if m.strip())
+    model_env = agent_model_env(environ)
+    has_credentials = any(environ.get(name, "").strip() for name in CREDENTIAL_VARS)
+    if demo == "off" and not has_credentials:
+        problems.append(
+            "DEMO_MODEL=off but no model access is configured: set ANTHROPIC_API_KEY, "
+            "ANTHROPIC_AUTH_TOKEN + ANTHROPIC_BASE_URL, or CLAUDE_CODE_USE_BEDROCK=1"
+        )
+    use_demo = demo == "on" or (demo == "auto" and not has_credentials)
+    default_model = environ.get("ANTHROPIC_MODEL", "").strip() or (models or DEFAULT_MODELS)[0]
+    secret_key = environ.get("APP_SECRET_KEY", "").strip() or None
+    if secret_key is not None and len(secret_key) < 32:
+        problems.append("APP_SECRET_KEY: at least 32 characters (or unset it to generate one)")
+    cognito = {
+        name: environ.get(name, "").strip() or None
+        for name in ("COGNITO_REGION", "COGNITO_USER_POOL_ID", "COGNITO_CLIENT_ID")
+    }
+    if auth_mode == "cognito":
+        problems += [f"{name}: required when AUTH_MODE=cognito" for name, v in cognito.items() if not v]
+    if problems:
+        raise SettingsError(problems)
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        auth_mode=auth_mode,
+        max_agents_per_user=max_agents,
+        idle_timeout_s=idle,
+        max_message_chars=max_chars,
+        demo_model=use_demo,
+        models=_with_default(models or DEFAULT_MODELS, default_model),
+        default_model=default_model,
+        model_env=model_env,
+        secret_key=secret_key,
+        cognito_region=cognito["COGNITO_REGION"],
+        cognito_user_pool_id=cognito["COGNITO_USER_POOL_ID"],
+        cognito_client_id=cognito["COGNITO_CLIENT_ID"],
+        cognito_jwks_url=environ.get("COGNITO_JWKS_URL", "").strip() or None,
+        allowed_email_domains=tuple(
+            d.strip().lower() for d in environ.get("ALLOWED_EMAIL_DOMAINS", "").split(",") if d.strip()
+        ),
+    )
+
+
+def agent_model_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The model-access variables to hand to each agent process."""
+    names = MODEL_ENV_VARS
+    if environ.get("CLAUDE_CODE_USE_BEDROCK", "").strip() not in ("", "0", "false"):
+        names += BEDROCK_ENV_VARS
+    return {name: environ[name] for name in names if environ.get(name, "").strip()}
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings; the first call validates them."""
+    return load_settings(os.environ)
+
+
+def _with_default(models: tuple[str, ...], default: str) -> tuple[str, ...]:
+    return models if default in models else (default, *models)
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def convert(raw: str) -> str:
+        if raw not in allowed:
+            raise ValueError(raw)
+        return raw
+
+    return convert
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError(raw)
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError(raw)
+    return value
