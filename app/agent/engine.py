@@ -227,6 +227,7 @@ class AgentEngine:
         live = self._live.get(session_id)
         if live is not None:
             await live.client.set_permission_mode(_as_mode(mode))
+            live.mode = mode
         await _run(self.store.update_session, session_id, mode=mode)
         self._emit(session_id, "status", {"mode": mode})
 
@@ -330,7 +331,7 @@ class AgentEngine:
             await self._make_room(row.user_id)
             await self._set_status(row.id, "starting")
             client = ClaudeSDKClient(self._options(row))
-            live = LiveAgent(session_id=row.id, user_id=row.user_id, client=client)
+            live = LiveAgent(session_id=row.id, user_id=row.user_id, client=client, mode=row.mode)
             client.options.stderr = live.stderr.append
             client.options.can_use_tool = self._can_use_tool(live)
             client.options.hooks = {"PreToolUse": [HookMatcher(
@@ -388,6 +389,8 @@ class AgentEngine:
         would not ask can_use_tool (bypassPermissions)."""
 
         async def hook(hook_input: Any, tool_use_id: str | None, _context: HookContext) -> dict[str, Any]:
+            if live.mode != "bypassPermissions":
+                return {}  # can_use_tool asks, with the full input (the plan text included)
             tool_input = dict(hook_input.get("tool_input") or {})
             answer = await self._ask(live, hook_input["tool_name"], tool_input, [], tool_use_id)
             return approvals.hook_output(answer, tool_input)

@@ -45,6 +45,10 @@ def agent_env(
         USER="agent",
     )
     env.update(model_env)
+    if os.geteuid() == 0:
+        # The CLI refuses bypassPermissions as root unless told it is sandboxed; containers run
+        # as root, and each agent is confined to its project folder (a microVM on AgentCore).
+        env["IS_SANDBOX"] = "1"
     env["AGENT_ENV_KEYS"] = " ".join(sorted(env))
     env["AGENT_REAL_CLI"] = str(bundled_cli())
     return env

@@ -25,6 +25,7 @@ class LiveAgent:
     session_id: str
     user_id: str
     client: ClaudeSDKClient
+    mode: str = "default"
     reader: asyncio.Task[None] | None = None
     busy: bool = False
     closing: bool = False
