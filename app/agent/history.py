@@ -97,7 +97,7 @@ def _is_wrapper(text: str) -> bool:
 
 
 def _metadata(record: dict[str, Any]) -> dict[str, Any] | None:
-    if "sessionId" not in record:
+    if "sessionId" not in record or "cwd" not in record:
         return None
     return {"session_id": record.get("sessionId"), "cwd": record.get("cwd"),
             "git_branch": record.get("gitBranch"), "version": record.get("version")}

@@ -1,0 +1,180 @@
+"""What survives a restart, a crash and a fork; and what never reaches the agent."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from app.agent.approvals import Answer
+from app.agent.engine import AgentEngine
+from app.db.engine import open_database
+from app.db.store import Store
+from app.devtools.model_server import ModelServer
+from app.errors import Conflict
+from tests.agent.helpers import Follower
+from tests.conftest import engine_config
+
+
+async def restarted(tmp_path: Path, server: ModelServer) -> AgentEngine:
+    """A new engine over the same data directory, as after the app restarted."""
+    engine = AgentEngine(Store(open_database(f"sqlite:///{tmp_path / 'app.db'}")),
+                         engine_config(tmp_path, server))
+    await engine.start()
+    return engine
+
+
+async def test_restart_then_resume_keeps_history_and_context(
+    tmp_path: Path, model_server: ModelServer
+) -> None:
+    first = await restarted(tmp_path, model_server)
+    user_id = first.store.ensure_user("ann@example.com").id
+    session = await first.create_session(user_id)
+    follow = await Follower.start(first, user_id, session.id)
+    await first.send(user_id, session.id, "echo the secret word is walrus")
+    await follow.turn_end()
+    last_seq = follow.seen[-1].seq
+    await first.shutdown()
+
+    second = await restarted(tmp_path, model_server)
+    try:
+        page = await second.history(user_id, session.id)
+        texts = [m["text"] for m in page.messages if m["type"] == "text"]
+        assert texts == ["echo the secret word is walrus", "You said: the secret word is walrus"]
+
+        follow = await Follower.start(second, user_id, session.id)
+        await second.send(user_id, session.id, "echo and again")
+        await follow.turn_end()
+        assert follow.seen[0].seq > last_seq, "sequence numbers keep growing across restarts"
+        # The model saw the earlier turn: the same conversation continued.
+        request = [r for r in model_server.requests if "and again" in json.dumps(r)][-1]
+        assert "the secret word is walrus" in json.dumps(request["messages"])
+        page = await second.history(user_id, session.id)
+        assert page.messages[-1]["text"] == "You said: and again"
+    finally:
+        await second.shutdown()
+
+
+async def test_pending_approval_is_reported_lost_after_restart(
+    tmp_path: Path, model_server: ModelServer
+) -> None:
+    first = await restarted(tmp_path, model_server)
+    user_id = first.store.ensure_user("ann@example.com").id
+    session = await first.create_session(user_id)
+    follow = await Follower.start(first, user_id, session.id)
+    await first.send(user_id, session.id, "write later.txt")
+    request_id = (await follow.next_of("permission_request")).data["request_id"]
+    # A reload (a new subscriber) still sees the pending request.
+    assert [p["request_id"] for p in await first.pending_approvals(user_id, session.id)] == [request_id]
+    await first.shutdown()
+
+    second = await restarted(tmp_path, model_server)
+    try:
+        assert await second.pending_approvals(user_id, session.id) == []
+        with pytest.raises(Conflict, match="lost"):
+            await second.answer(user_id, session.id, request_id, Answer(allow=True))
+        row = await second.get_session(user_id, session.id)
+        assert row.status in ("interrupted", "idle")
+        # The session goes on.
+        follow = await Follower.start(second, user_id, session.id)
+        await second.send(user_id, session.id, "echo carry on")
+        await follow.turn_end()
+        assert follow.of("text")[-1]["text"] == "You said: carry on"
+    finally:
+        await second.shutdown()
+
+
+def cli_pids(marker: Path) -> list[int]:
+    """Processes whose working directory is inside `marker` (the test's data folder)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if str(marker) in os.readlink(entry / "cwd"):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+async def test_crashed_cli_marks_the_session_failed_and_it_resumes(
+    engine: AgentEngine, store: Store, tmp_path: Path
+) -> None:
+    user_id = store.ensure_user("ann@example.com").id
+    session = await engine.create_session(user_id)
+    follow = await Follower.start(engine, user_id, session.id)
+    await engine.send(user_id, session.id, "echo before the crash")
+    await follow.turn_end()
+
+    for pid in cli_pids(tmp_path / "projects"):
+        os.kill(pid, signal.SIGKILL)
+    error = await follow.next_of("error", timeout=30)
+    assert error.data["kind"] == "agent_failed"
+    row = await engine.get_session(user_id, session.id)
+    assert row.status == "failed" and row.error
+
+    await engine.send(user_id, session.id, "echo after the crash")
+    await follow.turn_end()
+    assert follow.of("text")[-1]["text"] == "You said: after the crash"
+    assert (await engine.get_session(user_id, session.id)).status == "idle"
+
+
+async def test_shutdown_ends_every_cli_process(
+    tmp_path: Path, store: Store, model_server: ModelServer
+) -> None:
+    engine = AgentEngine(store, engine_config(tmp_path, model_server))
+    await engine.start()
+    user_id = store.ensure_user("ann@example.com").id
+    for _ in range(2):
+        await engine.create_session(user_id)
+    assert len(cli_pids(tmp_path / "projects")) >= 2
+    await engine.shutdown()
+    assert cli_pids(tmp_path / "projects") == []
+
+
+async def test_fork_starts_with_the_conversation_so_far(engine: AgentEngine, store: Store, model_server: ModelServer) -> None:
+    user_id = store.ensure_user("ann@example.com").id
+    session = await engine.create_session(user_id)
+    follow = await Follower.start(engine, user_id, session.id)
+    await engine.send(user_id, session.id, "echo original branch marker")
+    await follow.turn_end()
+
+    fork = await engine.fork_session(user_id, session.id)
+    assert fork.id != session.id and fork.forked_from == session.id
+    fork_follow = await Follower.start(engine, user_id, fork.id)
+    await engine.send(user_id, fork.id, "echo fork only")
+    await fork_follow.turn_end()
+
+    request = [r for r in model_server.requests if "fork only" in json.dumps(r)][-1]
+    assert "original branch marker" in json.dumps(request["messages"])
+    original = await engine.history(user_id, session.id)
+    assert "fork only" not in json.dumps(original.messages)
+    forked = await engine.history(user_id, fork.id)
+    assert forked.messages[-1]["text"] == "You said: fork only"
+
+
+async def test_agent_never_sees_the_apps_secrets(
+    tmp_path: Path, store: Store, model_server: ModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APP_SECRET_KEY", "app-signing-key-that-must-not-leak-0123456789")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app:db-password-must-not-leak@db/app")
+    monkeypatch.setenv("GITHUB_CLIENT_SECRET", "gh-secret-must-not-leak")
+    engine = AgentEngine(store, engine_config(tmp_path, model_server))
+    await engine.start()
+    try:
+        user_id = store.ensure_user("ann@example.com").id
+        session = await engine.create_session(user_id, mode="acceptEdits")
+        follow = await Follower.start(engine, user_id, session.id)
+        await engine.send(user_id, session.id, "run bash env")
+        request = await follow.next_of("permission_request")
+        await engine.answer(user_id, session.id, request.data["request_id"], Answer(allow=True))
+        await follow.turn_end()
+        output = follow.of("tool_result")[-1]["content"]
+        assert "ANTHROPIC_BASE_URL=" in output, "model access is passed through"
+        for leaked in ("must-not-leak", "APP_SECRET_KEY", "DATABASE_URL", "GITHUB_CLIENT_SECRET"):
+            assert leaked not in output
+    finally:
+        await engine.shutdown()
