@@ -40,7 +40,11 @@ def engine_config(tmp_path: Path, server: ModelServer, **overrides: object) -> E
     values: dict[str, object] = {
         "projects_dir": tmp_path / "projects",
         "homes_dir": tmp_path / "homes",
-        "model_env": {"ANTHROPIC_BASE_URL": server.base_url, "ANTHROPIC_API_KEY": "test-key"},
+        "model_env": {
+            "ANTHROPIC_BASE_URL": server.base_url,
+            "ANTHROPIC_API_KEY": "test-key",
+            "CLAUDE_CODE_MAX_RETRIES": "0",  # a scripted 529 fails at once instead of backing off
+        },
         "default_model": "claude-sonnet-4-5",
         "reap_interval_s": 3600.0,
     }

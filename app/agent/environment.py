@@ -39,6 +39,9 @@ def agent_env(
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     env.update(_QUIET)
     env.update(
+        # TodoWrite sends the whole list on each call, which the UI shows as one checklist
+        # updated in place; the newer Task* tools would scatter it over many calls.
+        CLAUDE_CODE_ENABLE_TASKS="0",
         HOME=str(home),
         CLAUDE_CONFIG_DIR=str(home / ".claude"),
         SHELL="/bin/bash",

@@ -290,3 +290,24 @@ async def test_idle_agents_are_reaped_and_resume_on_the_next_message(
         assert follow.of("text")[-1]["text"] == "You said: still here"
     finally:
         await engine.shutdown()
+
+
+async def test_model_error_is_reported_and_the_session_goes_on(engine: AgentEngine, store: Store) -> None:
+    user_id, session, follow = await new_session(engine, store)
+    await engine.send(user_id, session.id, "model error please")
+    await follow.turn_end()
+    errors = follow.of("error")
+    assert errors and "529" in errors[-1]["message"]
+    assert follow.of("result")[-1]["is_error"] is True
+    await engine.send(user_id, session.id, "echo recovered")
+    await follow.turn_end()
+    assert follow.of("text")[-1]["text"] == "You said: recovered"
+
+
+async def test_todo_write_runs_as_a_real_tool(engine: AgentEngine, store: Store) -> None:
+    user_id, session, follow = await new_session(engine, store)
+    await engine.send(user_id, session.id, "make a todo list")
+    await follow.turn_end()
+    assert follow.of("tool_use")[-1]["name"] == "TodoWrite"
+    result = follow.of("tool_result")[-1]
+    assert result["is_error"] is False, result["content"]
