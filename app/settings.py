@@ -79,6 +79,7 @@ class Settings:
     idle_timeout_s: float
     max_message_chars: int
     demo_model: bool
+    demo_scenario: Path | None
     models: tuple[str, ...]
     default_model: str
     model_env: Mapping[str, str] = field(repr=False)
@@ -125,6 +126,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     idle = parse("AGENT_IDLE_TIMEOUT", 900.0, _positive_float, "seconds, a number > 0")
     max_chars = parse("MAX_MESSAGE_CHARS", 100_000, _positive_int, "a whole number >= 1")
     demo: DemoMode = parse("DEMO_MODEL", "auto", _choice("auto", "on", "off"), "auto, on or off")
+    scenario = environ.get("DEMO_SCENARIO", "").strip()
+    if scenario and not Path(scenario).is_file():
+        problems.append(f"DEMO_SCENARIO={scenario!r}: no such file")
     models = tuple(m.strip() for m in environ.get("MODELS", "").split(",") if m.strip())
     model_env = agent_model_env(environ)
     has_credentials = any(environ.get(name, "").strip() for name in CREDENTIAL_VARS)
@@ -154,6 +158,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         idle_timeout_s=idle,
         max_message_chars=max_chars,
         demo_model=use_demo,
+        demo_scenario=Path(environ["DEMO_SCENARIO"]).resolve() if environ.get("DEMO_SCENARIO") else None,
         models=_with_default(models or DEFAULT_MODELS, default_model),
         default_model=default_model,
         model_env=model_env,

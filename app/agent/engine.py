@@ -190,7 +190,7 @@ class AgentEngine:
             raise Conflict("The agent is still answering; wait for it or stop it first.")
         live.busy = True
         live.touch()
-        self._log(session_id).append("user_message", {"text": text})
+        live.turn_seq = self._log(session_id).append("user_message", {"text": text}).seq
         fields: dict[str, Any] = {"status": "running", "error": None, "has_transcript": True}
         if not row.title:
             fields["title"] = _title_from(text)
@@ -209,8 +209,25 @@ class AgentEngine:
         await self.get_session(user_id, session_id)
         return self._log(session_id).follow(after)
 
-    def events_since(self, session_id: str, after: int) -> list[Event]:
-        return self._log(session_id).since(after)
+    async def subscribe_batches(
+        self, user_id: str, session_id: str, after: int = 0, interval: float = 0.05
+    ) -> AsyncIterator[list[Event]]:
+        """`subscribe`, coalesced into at most one batch per `interval` (for UIs)."""
+        await self.get_session(user_id, session_id)
+        return self._log(session_id).follow_batches(after, interval)
+
+    def last_seq(self, session_id: str) -> int:
+        """The newest event's number (0 if none yet in this process)."""
+        log = self._logs.get(session_id)
+        return log.last_seq if log is not None else 0
+
+    def resume_point(self, session_id: str) -> int:
+        """Where a view that just loaded the history should start following: before the
+        running turn's prompt if a turn runs (its events replay whole), else the newest event."""
+        live = self._live.get(session_id)
+        if live is not None and live.busy and live.turn_seq:
+            return live.turn_seq - 1
+        return self.last_seq(session_id)
 
     async def interrupt(self, user_id: str, session_id: str) -> None:
         await self.get_session(user_id, session_id)

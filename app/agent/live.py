@@ -28,6 +28,7 @@ class LiveAgent:
     mode: str = "default"
     reader: asyncio.Task[None] | None = None
     busy: bool = False
+    turn_seq: int = 0  # the running turn's user_message event
     closing: bool = False
     last_used: float = field(default_factory=time.monotonic)
     pending: dict[str, PendingRequest] = field(default_factory=dict)

@@ -73,6 +73,21 @@ class EventLog:
             self._waiters.append(waiter)
             await waiter
 
+    async def follow_batches(self, after: int = 0, interval: float = 0.05) -> AsyncIterator[list[Event]]:
+        """Like `follow`, grouped: everything available at once, then at most one batch per
+        `interval`. The first event after a quiet spell goes out at once (no added latency);
+        a fast stream is coalesced so a UI updates at most ~1/interval times a second."""
+        batch: list[Event] = []
+        async for event in self.follow(after):
+            batch.append(event)
+            if self.since(event.seq):
+                continue  # more already waiting: take them into this batch
+            yield batch
+            batch = []
+            await asyncio.sleep(interval)
+        if batch:
+            yield batch
+
     def close(self) -> None:
         self.closed = True
         self._wake()

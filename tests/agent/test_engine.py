@@ -311,3 +311,20 @@ async def test_todo_write_runs_as_a_real_tool(engine: AgentEngine, store: Store)
     assert follow.of("tool_use")[-1]["name"] == "TodoWrite"
     result = follow.of("tool_result")[-1]
     assert result["is_error"] is False, result["content"]
+
+
+async def test_batches_coalesce_a_fast_stream_without_losing_events(engine: AgentEngine, store: Store) -> None:
+    user_id, session, follow = await new_session(engine, store)
+    batches = await engine.subscribe_batches(user_id, session.id, interval=0.2)
+    await engine.send(user_id, session.id, "long story")
+    received = []
+    async with asyncio.timeout(60):
+        async for batch in batches:
+            received.append(batch)
+            if any(e.type == "result" for e in batch):
+                break
+    await follow.turn_end()
+    flat = [e.seq for batch in received for e in batch]
+    assert flat == [e.seq for e in follow.seen if e.seq <= flat[-1]]
+    deltas = sum(1 for batch in received for e in batch if e.type == "text_delta")
+    assert deltas == 400 and len(received) < 100, "400 deltas at 25 ms arrive in few batches"

@@ -1,0 +1,167 @@
+"""Display blocks: what the conversation view shows, built from engine events or history.
+
+Plain functions over plain dicts of strings (Reflex state vars must be serialisable and typed),
+kept apart from the Reflex state so they are easy to test.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable
+from typing import Any
+
+Block = dict[str, str]
+
+_LONG_OUTPUT = 1200  # characters of tool output shown before "show more"
+
+
+def user_block(text: str) -> Block:
+    return {"kind": "user", "text": text}
+
+
+def text_block(text: str, parent: str | None = None) -> Block:
+    return {"kind": "assistant", "text": text, "parent": parent or ""}
+
+
+def tool_block(tool_id: str, name: str, tool_input: dict[str, Any], parent: str | None = None) -> Block:
+    return {
+        "kind": "tool",
+        "id": tool_id,
+        "name": name,
+        "style": _style(name),
+        "summary": summarise(name, tool_input),
+        "detail": detail(name, tool_input),
+        "result": "",
+        "result_short": "",
+        "is_error": "",
+        "done": "",
+        "parent": parent or "",
+    }
+
+
+def with_result(block: Block, content: str, is_error: bool) -> Block:
+    short = content if len(content) <= _LONG_OUTPUT else content[:_LONG_OUTPUT] + "…"
+    return {**block, "result": content, "result_short": short,
+            "is_error": "1" if is_error else "", "done": "1"}
+
+
+def result_block(data: dict[str, Any]) -> Block:
+    seconds = data.get("duration_ms", 0) / 1000
+    return {
+        "kind": "result",
+        "text": f"${data.get('cost_usd', 0):.4f} · {data.get('input_tokens', 0):,} in / "
+                f"{data.get('output_tokens', 0):,} out tokens · {seconds:.1f} s",
+    }
+
+
+def error_block(message: str) -> Block:
+    return {"kind": "error", "text": message}
+
+
+def note_block(message: str) -> Block:
+    return {"kind": "note", "text": message}
+
+
+def summarise(name: str, tool_input: dict[str, Any]) -> str:
+    """One line that says what the tool call does."""
+    path = tool_input.get("file_path") or tool_input.get("path") or ""
+    if name == "Bash":
+        return f"$ {tool_input.get('command', '')}"
+    if name in ("Write", "Edit", "MultiEdit", "Read", "NotebookEdit"):
+        return f"{name} {path}"
+    if name in ("Glob", "Grep"):
+        where = f" in {path}" if path else ""
+        return f"{name} {tool_input.get('pattern', '')}{where}"
+    if name == "TodoWrite":
+        todos = tool_input.get("todos") or []
+        done = sum(1 for t in todos if t.get("status") == "completed")
+        return f"Todo list: {done}/{len(todos)} done"
+    if name in ("Task", "Agent"):
+        return f"Subagent: {tool_input.get('description', '')}"
+    if name == "WebFetch":
+        return f"Fetch {tool_input.get('url', '')}"
+    return name
+
+
+def detail(name: str, tool_input: dict[str, Any]) -> str:
+    """The body of a tool card: a diff for edits, the checklist for todos, else the input."""
+    if name == "Write":
+        return unified_diff("", str(tool_input.get("content", "")), str(tool_input.get("file_path", "")))
+    if name == "Edit":
+        return unified_diff(str(tool_input.get("old_string", "")), str(tool_input.get("new_string", "")),
+                            str(tool_input.get("file_path", "")))
+    if name == "TodoWrite":
+        marks = {"completed": "[x]", "in_progress": "[~]"}
+        return "\n".join(f"{marks.get(t.get('status', ''), '[ ]')} {t.get('content', '')}"
+                         for t in tool_input.get("todos") or [])
+    if name == "Bash":
+        return str(tool_input.get("command", ""))
+    return json.dumps(tool_input, indent=2, ensure_ascii=False)
+
+
+def unified_diff(old: str, new: str, path: str) -> str:
+    lines = difflib.unified_diff(old.splitlines(), new.splitlines(), f"a/{path}", f"b/{path}", lineterm="")
+    return "\n".join(lines)
+
+
+def _style(name: str) -> str:
+    if name in ("Write", "Edit", "MultiEdit", "NotebookEdit"):
+        return "diff"
+    if name in ("Read", "Glob", "Grep", "LS"):
+        return "quiet"
+    if name == "TodoWrite":
+        return "todo"
+    if name in ("Task", "Agent"):
+        return "task"
+    return "command" if name == "Bash" else "other"
+
+
+def apply(blocks: list[Block], event: dict[str, Any]) -> None:
+    """Fold one finished-content event into the blocks, in place."""
+    kind = event.get("type")
+    if kind == "user_message":
+        blocks.append(user_block(event["text"]))
+    elif kind == "text" and event["text"].strip():
+        blocks.append(text_block(event["text"], event.get("parent_tool_use_id")))
+    elif kind == "thinking":
+        blocks.append({"kind": "thinking", "text": event["text"]})
+    elif kind == "tool_use":
+        blocks.append(tool_block(event["id"], event["name"], event["input"], event.get("parent_tool_use_id")))
+    elif kind == "tool_result":
+        _set_result(blocks, event["tool_use_id"], event["content"], event["is_error"])
+    elif kind == "result":
+        blocks.append(result_block(event))
+    elif kind == "error":
+        blocks.append(error_block(event["message"]))
+
+
+def from_history(messages: Iterable[dict[str, Any]]) -> list[Block]:
+    """Blocks for a page of history (see app.agent.history)."""
+    blocks: list[Block] = []
+    for message in messages:
+        kind = message["type"]
+        if kind == "text":
+            blocks.append(user_block(message["text"]) if message["role"] == "user" else text_block(message["text"]))
+        elif kind == "thinking":
+            blocks.append({"kind": "thinking", "text": message["text"]})
+        elif kind == "tool_use":
+            blocks.append(tool_block(message["id"], message["name"], message["input"]))
+        elif kind == "tool_result":
+            _set_result(blocks, message["tool_use_id"], message["content"], message["is_error"])
+    return blocks
+
+
+def _set_result(blocks: list[Block], tool_use_id: str, content: str, is_error: bool) -> None:
+    for index in range(len(blocks) - 1, -1, -1):
+        if blocks[index].get("id") == tool_use_id:
+            blocks[index] = with_result(blocks[index], content, is_error)
+            return
+
+
+def before_last_prompt(blocks: list[Block]) -> list[Block]:
+    """The blocks before the last user prompt (whose turn is about to be replayed)."""
+    for index in range(len(blocks) - 1, -1, -1):
+        if blocks[index]["kind"] == "user":
+            return blocks[:index]
+    return blocks
