@@ -42,15 +42,18 @@ async def start_services(settings: Settings | None = None) -> Services:
         demo = ModelServer(load_scenario(settings.demo_scenario or SCENARIOS_DIR / "demo.json"))
         model_env.update(ANTHROPIC_BASE_URL=demo.start(), ANTHROPIC_API_KEY="demo-model")
         logger.warning("no model credentials configured: using the offline demo model")
-    engine = AgentEngine(store, EngineConfig(
-        projects_dir=settings.projects_dir,
-        homes_dir=settings.agent_homes_dir,
-        model_env=model_env,
-        default_model=settings.default_model,
-        max_agents_per_user=settings.max_agents_per_user,
-        idle_timeout_s=settings.idle_timeout_s,
-        max_message_chars=settings.max_message_chars,
-    ))
+    engine = AgentEngine(
+        store,
+        EngineConfig(
+            projects_dir=settings.projects_dir,
+            homes_dir=settings.agent_homes_dir,
+            model_env=model_env,
+            default_model=settings.default_model,
+            max_agents_per_user=settings.max_agents_per_user,
+            idle_timeout_s=settings.idle_timeout_s,
+            max_message_chars=settings.max_message_chars,
+        ),
+    )
     await engine.start()
     _services = Services(settings=settings, store=store, engine=engine, demo_model=demo)
     return _services

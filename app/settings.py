@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, TypeVar, cast
 
 AuthMode = Literal["local", "cognito"]
 DemoMode = Literal["auto", "on", "off"]
@@ -121,11 +121,15 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     database_url = environ.get("DATABASE_URL", "").strip() or f"sqlite:///{data_dir / 'app.db'}"
     if not re.match(r"^(sqlite|postgresql(\+psycopg)?)://", database_url):
         problems.append("DATABASE_URL: must start with sqlite:// or postgresql://")
-    auth_mode = parse("AUTH_MODE", "local", _choice("local", "cognito"), "use local or cognito")
+    auth_mode = cast(
+        AuthMode, parse("AUTH_MODE", "local", _choice("local", "cognito"), "use local or cognito")
+    )
     max_agents = parse("MAX_AGENTS_PER_USER", 3, _positive_int, "a whole number >= 1")
     idle = parse("AGENT_IDLE_TIMEOUT", 900.0, _positive_float, "seconds, a number > 0")
     max_chars = parse("MAX_MESSAGE_CHARS", 100_000, _positive_int, "a whole number >= 1")
-    demo: DemoMode = parse("DEMO_MODEL", "auto", _choice("auto", "on", "off"), "auto, on or off")
+    demo = cast(
+        DemoMode, parse("DEMO_MODEL", "auto", _choice("auto", "on", "off"), "auto, on or off")
+    )
     scenario = environ.get("DEMO_SCENARIO", "").strip()
     if scenario and not Path(scenario).is_file():
         problems.append(f"DEMO_SCENARIO={scenario!r}: no such file")
@@ -147,7 +151,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         for name in ("COGNITO_REGION", "COGNITO_USER_POOL_ID", "COGNITO_CLIENT_ID")
     }
     if auth_mode == "cognito":
-        problems += [f"{name}: required when AUTH_MODE=cognito" for name, v in cognito.items() if not v]
+        problems += [
+            f"{name}: required when AUTH_MODE=cognito" for name, v in cognito.items() if not v
+        ]
     if problems:
         raise SettingsError(problems)
     return Settings(
@@ -158,7 +164,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         idle_timeout_s=idle,
         max_message_chars=max_chars,
         demo_model=use_demo,
-        demo_scenario=Path(environ["DEMO_SCENARIO"]).resolve() if environ.get("DEMO_SCENARIO") else None,
+        demo_scenario=Path(environ["DEMO_SCENARIO"]).resolve()
+        if environ.get("DEMO_SCENARIO")
+        else None,
         models=_with_default(models or DEFAULT_MODELS, default_model),
         default_model=default_model,
         model_env=model_env,
@@ -168,14 +176,16 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         cognito_client_id=cognito["COGNITO_CLIENT_ID"],
         cognito_jwks_url=environ.get("COGNITO_JWKS_URL", "").strip() or None,
         allowed_email_domains=tuple(
-            d.strip().lower() for d in environ.get("ALLOWED_EMAIL_DOMAINS", "").split(",") if d.strip()
+            d.strip().lower()
+            for d in environ.get("ALLOWED_EMAIL_DOMAINS", "").split(",")
+            if d.strip()
         ),
     )
 
 
 def agent_model_env(environ: Mapping[str, str]) -> dict[str, str]:
     """The model-access variables to hand to each agent process."""
-    names = MODEL_ENV_VARS
+    names: tuple[str, ...] = MODEL_ENV_VARS
     if environ.get("CLAUDE_CODE_USE_BEDROCK", "").strip() not in ("", "0", "false"):
         names += BEDROCK_ENV_VARS
     return {name: environ[name] for name in names if environ.get(name, "").strip()}

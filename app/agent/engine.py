@@ -39,7 +39,7 @@ from app.agent.live import LiveAgent, PendingRequest
 from app.agent.stream import EventLog
 from app.db.models import AgentSession, Approval
 from app.db.store import Store
-from app.errors import AgentFailed, Conflict, InvalidInput, LimitReached, NotFound
+from app.errors import AgentFailed, Conflict, InvalidInput, LimitReached
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +76,9 @@ class AgentEngine:
         interrupted = await _run(self.store.mark_unfinished_sessions)
         lost = await _run(self.store.mark_lost_approvals)
         if interrupted or lost:
-            logger.info("after restart: %d sessions interrupted, %d approvals lost",
-                        len(interrupted), lost)
+            logger.info(
+                "after restart: %d sessions interrupted, %d approvals lost", len(interrupted), lost
+            )
         self._reaper = asyncio.create_task(self._reap_forever(), name="agent-reaper")
 
     async def shutdown(self) -> None:
@@ -86,7 +87,9 @@ class AgentEngine:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
-        await asyncio.gather(*(self._stop(live, status="idle") for live in list(self._live.values())))
+        await asyncio.gather(
+            *(self._stop(live, status="idle") for live in list(self._live.values()))
+        )
         for log in self._logs.values():
             log.close()
 
@@ -183,7 +186,9 @@ class AgentEngine:
         if not text:
             raise InvalidInput("The message is empty.")
         if len(text) > self.config.max_message_chars:
-            raise InvalidInput(f"The message is longer than {self.config.max_message_chars} characters.")
+            raise InvalidInput(
+                f"The message is longer than {self.config.max_message_chars} characters."
+            )
         row = await self.get_session(user_id, session_id)
         live = await self._ensure_live(row)
         if live.busy:
@@ -200,7 +205,9 @@ class AgentEngine:
             await live.client.query(text, session_id=session_id)
         except Exception as error:
             await self._fail(live, f"Could not send the message to the agent: {error}")
-            raise AgentFailed("The agent process stopped; send the message again to restart it.") from error
+            raise AgentFailed(
+                "The agent process stopped; send the message again to restart it."
+            ) from error
 
     async def subscribe(
         self, user_id: str, session_id: str, after: int = 0
@@ -235,7 +242,12 @@ class AgentEngine:
         if live is None or not live.busy:
             raise Conflict("Nothing is running in this session.")
         for request_id in list(live.pending):
-            await self._settle(live, request_id, Answer(allow=False, message="Interrupted by the user."), "cancelled")
+            await self._settle(
+                live,
+                request_id,
+                Answer(allow=False, message="Interrupted by the user."),
+                "cancelled",
+            )
         await live.client.interrupt()
 
     async def set_mode(self, user_id: str, session_id: str, mode: str) -> None:
@@ -274,13 +286,17 @@ class AgentEngine:
 
     async def pending_approvals(self, user_id: str, session_id: str) -> list[dict[str, Any]]:
         await self.get_session(user_id, session_id)
-        rows = await _run(lambda: self.store.pending_approvals(user_id=user_id, session_id=session_id))
+        rows = await _run(
+            lambda: self.store.pending_approvals(user_id=user_id, session_id=session_id)
+        )
         return [_approval_view(row) for row in rows]
 
     async def answer(self, user_id: str, session_id: str, request_id: str, answer: Answer) -> None:
         """Answer a pending request. Unknown, foreign, answered or lost requests are errors."""
         approval = await _run(
-            lambda: self.store.get_approval(user_id=user_id, session_id=session_id, approval_id=request_id)
+            lambda: self.store.get_approval(
+                user_id=user_id, session_id=session_id, approval_id=request_id
+            )
         )
         if approval.status != "pending":
             raise Conflict(_answered_text(approval.status))
@@ -297,15 +313,24 @@ class AgentEngine:
             rules = [approvals.describe_rule(s) for s in request.suggestions]
             await self._add_rules(live.session_id, request.suggestions)
         decision = {"allow": answer.allow, "always": answer.always, "message": answer.message}
-        await _run(lambda: self.store.resolve_approval(request_id, status=status, decision=decision))
+        await _run(
+            lambda: self.store.resolve_approval(request_id, status=status, decision=decision)
+        )
         if not request.future.done():
             request.future.set_result(answer)
-        self._emit(live.session_id, "permission_resolved",
-                   {"request_id": request_id, "status": status, "message": answer.message, "rules": rules})
+        self._emit(
+            live.session_id,
+            "permission_resolved",
+            {"request_id": request_id, "status": status, "message": answer.message, "rules": rules},
+        )
 
     async def _ask(
-        self, live: LiveAgent, tool_name: str, tool_input: dict[str, Any],
-        suggestions: list[PermissionUpdate], tool_use_id: str | None,
+        self,
+        live: LiveAgent,
+        tool_name: str,
+        tool_input: dict[str, Any],
+        suggestions: list[PermissionUpdate],
+        tool_use_id: str | None,
     ) -> Answer:
         """Store the request, show it to every subscriber, and wait - without a timer."""
         row = Approval(
@@ -333,8 +358,10 @@ class AgentEngine:
         rules = json.loads(row.rules_json or "[]")
         for update in suggestions:
             if update.type == "addRules" and update.behavior == "allow":
-                rules += [r.tool_name + (f"({r.rule_content})" if r.rule_content else "")
-                          for r in update.rules or []]
+                rules += [
+                    r.tool_name + (f"({r.rule_content})" if r.rule_content else "")
+                    for r in update.rules or []
+                ]
         await _run(self.store.update_session, session_id, rules_json=json.dumps(sorted(set(rules))))
 
     # --- agent processes ----------------------------------------------------------------
@@ -351,14 +378,23 @@ class AgentEngine:
             live = LiveAgent(session_id=row.id, user_id=row.user_id, client=client, mode=row.mode)
             client.options.stderr = live.stderr.append
             client.options.can_use_tool = self._can_use_tool(live)
-            client.options.hooks = {"PreToolUse": [HookMatcher(
-                matcher="|".join(approvals.USER_TOOLS), hooks=[self._user_tool_hook(live)])]}
+            client.options.hooks = {
+                "PreToolUse": [
+                    HookMatcher(
+                        matcher="|".join(approvals.USER_TOOLS), hooks=[self._user_tool_hook(live)]
+                    )
+                ]
+            }
             try:
                 await client.connect()
             except Exception as error:
                 detail = live.stderr_tail() or str(error)
                 await self._set_status(row.id, "failed", error=detail)
-                self._emit(row.id, "error", {"kind": "agent_failed", "message": f"The agent could not start: {detail}"})
+                self._emit(
+                    row.id,
+                    "error",
+                    {"kind": "agent_failed", "message": f"The agent could not start: {detail}"},
+                )
                 raise AgentFailed(f"The agent could not start: {detail}") from error
             self._live[row.id] = live
             live.reader = asyncio.create_task(self._read(live), name=f"agent-reader-{row.id}")
@@ -405,7 +441,9 @@ class AgentEngine:
         """AskUserQuestion and ExitPlanMode go to the user in every mode, even where the CLI
         would not ask can_use_tool (bypassPermissions)."""
 
-        async def hook(hook_input: Any, tool_use_id: str | None, _context: HookContext) -> dict[str, Any]:
+        async def hook(
+            hook_input: Any, tool_use_id: str | None, _context: HookContext
+        ) -> dict[str, Any]:
             if live.mode != "bypassPermissions":
                 return {}  # can_use_tool asks, with the full input (the plan text included)
             tool_input = dict(hook_input.get("tool_input") or {})
@@ -431,29 +469,39 @@ class AgentEngine:
         except Exception as exc:  # the CLI died or spoke garbage: the session must not hang
             error = str(exc)
         if not live.closing:
-            tail = live.stderr_tail()
-            message = error or "The agent process ended unexpectedly."
-            await self._fail(live, f"{message}\n{tail}".strip())
+            reason = error or "The agent process ended unexpectedly."
+            await self._fail(live, f"{reason}\n{live.stderr_tail()}".strip())
 
     async def _finish_turn(self, live: LiveAgent, message: ResultMessage) -> None:
         usage = message.usage or {}
-        await _run(lambda: self.store.add_result(
-            live.session_id,
-            cost_usd=float(message.total_cost_usd or 0.0),
-            input_tokens=int(usage.get("input_tokens") or 0),
-            output_tokens=int(usage.get("output_tokens") or 0),
-        ))
+        await _run(
+            lambda: self.store.add_result(
+                live.session_id,
+                cost_usd=float(message.total_cost_usd or 0.0),
+                input_tokens=int(usage.get("input_tokens") or 0),
+                output_tokens=int(usage.get("output_tokens") or 0),
+            )
+        )
         live.busy = False
         live.touch()
         await self._set_status(live.session_id, "idle")
 
     async def _fail(self, live: LiveAgent, detail: str) -> None:
-        logger.warning("session %s: agent failed: %s", live.session_id, detail.splitlines()[0] if detail else "")
+        logger.warning(
+            "session %s: agent failed: %s",
+            live.session_id,
+            detail.splitlines()[0] if detail else "",
+        )
         await self._stop(live, status="failed", error=detail)
-        self._emit(live.session_id, "error", {
-            "kind": "agent_failed",
-            "message": f"The agent process failed: {detail}. Send a message to resume the conversation.",
-        })
+        self._emit(
+            live.session_id,
+            "error",
+            {
+                "kind": "agent_failed",
+                "message": f"The agent process failed: {detail}. "
+                "Send a message to resume the conversation.",
+            },
+        )
 
     async def _stop(self, live: LiveAgent, *, status: str, error: str | None = None) -> None:
         if live.closing:
@@ -463,7 +511,9 @@ class AgentEngine:
         for request_id, request in list(live.pending.items()):
             request.future.cancel()
             live.pending.pop(request_id, None)
-            self._emit(live.session_id, "permission_resolved", {"request_id": request_id, "status": "lost"})
+            self._emit(
+                live.session_id, "permission_resolved", {"request_id": request_id, "status": "lost"}
+            )
         await _run(self.store.mark_lost_approvals, live.session_id)
         if live.reader is not None and live.reader is not asyncio.current_task():
             live.reader.cancel()
@@ -493,7 +543,8 @@ class AgentEngine:
     async def reap_idle(self) -> int:
         """Stop agents idle longer than the configured time; returns how many."""
         stale = [
-            a for a in list(self._live.values())
+            a
+            for a in list(self._live.values())
             if not a.busy and not a.pending and a.idle_for() >= self.config.idle_timeout_s
         ]
         for live in stale:
@@ -561,8 +612,10 @@ def _title_from(text: str) -> str:
 
 def _answered_text(status: str) -> str:
     if status == "lost":
-        return ("This permission request was lost: the agent process that asked it has stopped. "
-                "Send your message again.")
+        return (
+            "This permission request was lost: the agent process that asked it has stopped. "
+            "Send your message again."
+        )
     return f"This permission request was already answered ({status})."
 
 

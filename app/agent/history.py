@@ -81,12 +81,19 @@ def _block(block: dict[str, Any]) -> dict[str, Any] | None:
     if kind == "thinking":
         return {"type": "thinking", "text": block.get("thinking", "")}
     if kind == "tool_use":
-        return {"type": "tool_use", "id": block.get("id"), "name": block.get("name"),
-                "input": block.get("input") or {}}
+        return {
+            "type": "tool_use",
+            "id": block.get("id"),
+            "name": block.get("name"),
+            "input": block.get("input") or {},
+        }
     if kind == "tool_result":
-        return {"type": "tool_result", "tool_use_id": block.get("tool_use_id"),
-                "content": tool_result_text(block.get("content")),
-                "is_error": bool(block.get("is_error"))}
+        return {
+            "type": "tool_result",
+            "tool_use_id": block.get("tool_use_id"),
+            "content": tool_result_text(block.get("content")),
+            "is_error": bool(block.get("is_error")),
+        }
     return None
 
 
@@ -99,8 +106,12 @@ def _is_wrapper(text: str) -> bool:
 def _metadata(record: dict[str, Any]) -> dict[str, Any] | None:
     if "sessionId" not in record or "cwd" not in record:
         return None
-    return {"session_id": record.get("sessionId"), "cwd": record.get("cwd"),
-            "git_branch": record.get("gitBranch"), "version": record.get("version")}
+    return {
+        "session_id": record.get("sessionId"),
+        "cwd": record.get("cwd"),
+        "git_branch": record.get("gitBranch"),
+        "version": record.get("version"),
+    }
 
 
 def _parse(line: bytes) -> dict[str, Any] | None:

@@ -73,7 +73,9 @@ class EventLog:
             self._waiters.append(waiter)
             await waiter
 
-    async def follow_batches(self, after: int = 0, interval: float = 0.05) -> AsyncIterator[list[Event]]:
+    async def follow_batches(
+        self, after: int = 0, interval: float = 0.05
+    ) -> AsyncIterator[list[Event]]:
         """Like `follow`, grouped: everything available at once, then at most one batch per
         `interval`. The first event after a quiet spell goes out at once (no added latency);
         a fast stream is coalesced so a UI updates at most ~1/interval times a second."""

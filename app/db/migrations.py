@@ -24,7 +24,10 @@ STEPS: list[tuple[str, str]] = [
         "CREATE TABLE projects (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, name TEXT NOT NULL, "
         "created_at TIMESTAMPTZ NOT NULL)",
     ),
-    ("0004_projects_user_name", "CREATE UNIQUE INDEX projects_user_name ON projects (user_id, name)"),
+    (
+        "0004_projects_user_name",
+        "CREATE UNIQUE INDEX projects_user_name ON projects (user_id, name)",
+    ),
     (
         "0005_sessions",
         "CREATE TABLE sessions (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, "
@@ -47,7 +50,10 @@ STEPS: list[tuple[str, str]] = [
         "0009_sessions_has_transcript",
         "ALTER TABLE sessions ADD COLUMN has_transcript BOOLEAN NOT NULL DEFAULT FALSE",
     ),
-    ("0010_sessions_rules", "ALTER TABLE sessions ADD COLUMN rules_json TEXT NOT NULL DEFAULT '[]'"),
+    (
+        "0010_sessions_rules",
+        "ALTER TABLE sessions ADD COLUMN rules_json TEXT NOT NULL DEFAULT '[]'",
+    ),
     ("0011_sessions_forked_from", "ALTER TABLE sessions ADD COLUMN forked_from TEXT"),
 ]
 

@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, func, or_, update
+from sqlalchemy import Engine, func, update
 from sqlmodel import Session, col, select
 
 from app.db.models import AgentSession, Approval, Project, User, utcnow
@@ -94,9 +94,9 @@ class Store:
         self, *, user_id: str, limit: int = 50, offset: int = 0, search: str = ""
     ) -> tuple[Sequence[AgentSession], int]:
         """A page of the user's sessions, most recently active first, and the total count."""
-        where = [AgentSession.user_id == user_id]
+        where = [col(AgentSession.user_id) == user_id]
         if search:
-            where.append(or_(col(AgentSession.title).ilike(f"%{search}%")))
+            where.append(col(AgentSession.title).ilike(f"%{search}%"))
         with Session(self.engine) as db:
             total = db.exec(select(func.count()).select_from(AgentSession).where(*where)).one()
             query = (
@@ -111,7 +111,9 @@ class Store:
     def update_session(self, session_id: str, **fields: Any) -> None:
         fields.setdefault("updated_at", utcnow())
         with Session(self.engine) as db:
-            db.execute(update(AgentSession).where(col(AgentSession.id) == session_id).values(**fields))
+            db.execute(
+                update(AgentSession).where(col(AgentSession.id) == session_id).values(**fields)
+            )
             db.commit()
 
     def add_result(

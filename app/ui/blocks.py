@@ -24,7 +24,9 @@ def text_block(text: str, parent: str | None = None) -> Block:
     return {"kind": "assistant", "text": text, "parent": parent or ""}
 
 
-def tool_block(tool_id: str, name: str, tool_input: dict[str, Any], parent: str | None = None) -> Block:
+def tool_block(
+    tool_id: str, name: str, tool_input: dict[str, Any], parent: str | None = None
+) -> Block:
     return {
         "kind": "tool",
         "id": tool_id,
@@ -42,8 +44,13 @@ def tool_block(tool_id: str, name: str, tool_input: dict[str, Any], parent: str 
 
 def with_result(block: Block, content: str, is_error: bool) -> Block:
     short = content if len(content) <= _LONG_OUTPUT else content[:_LONG_OUTPUT] + "…"
-    return {**block, "result": content, "result_short": short,
-            "is_error": "1" if is_error else "", "done": "1"}
+    return {
+        **block,
+        "result": content,
+        "result_short": short,
+        "is_error": "1" if is_error else "",
+        "done": "1",
+    }
 
 
 def result_block(data: dict[str, Any]) -> Block:
@@ -51,7 +58,7 @@ def result_block(data: dict[str, Any]) -> Block:
     return {
         "kind": "result",
         "text": f"${data.get('cost_usd', 0):.4f} · {data.get('input_tokens', 0):,} in / "
-                f"{data.get('output_tokens', 0):,} out tokens · {seconds:.1f} s",
+        f"{data.get('output_tokens', 0):,} out tokens · {seconds:.1f} s",
     }
 
 
@@ -87,21 +94,30 @@ def summarise(name: str, tool_input: dict[str, Any]) -> str:
 def detail(name: str, tool_input: dict[str, Any]) -> str:
     """The body of a tool card: a diff for edits, the checklist for todos, else the input."""
     if name == "Write":
-        return unified_diff("", str(tool_input.get("content", "")), str(tool_input.get("file_path", "")))
+        return unified_diff(
+            "", str(tool_input.get("content", "")), str(tool_input.get("file_path", ""))
+        )
     if name == "Edit":
-        return unified_diff(str(tool_input.get("old_string", "")), str(tool_input.get("new_string", "")),
-                            str(tool_input.get("file_path", "")))
+        return unified_diff(
+            str(tool_input.get("old_string", "")),
+            str(tool_input.get("new_string", "")),
+            str(tool_input.get("file_path", "")),
+        )
     if name == "TodoWrite":
         marks = {"completed": "[x]", "in_progress": "[~]"}
-        return "\n".join(f"{marks.get(t.get('status', ''), '[ ]')} {t.get('content', '')}"
-                         for t in tool_input.get("todos") or [])
+        return "\n".join(
+            f"{marks.get(t.get('status', ''), '[ ]')} {t.get('content', '')}"
+            for t in tool_input.get("todos") or []
+        )
     if name == "Bash":
         return str(tool_input.get("command", ""))
     return json.dumps(tool_input, indent=2, ensure_ascii=False)
 
 
 def unified_diff(old: str, new: str, path: str) -> str:
-    lines = difflib.unified_diff(old.splitlines(), new.splitlines(), f"a/{path}", f"b/{path}", lineterm="")
+    lines = difflib.unified_diff(
+        old.splitlines(), new.splitlines(), f"a/{path}", f"b/{path}", lineterm=""
+    )
     return "\n".join(lines)
 
 
@@ -127,7 +143,9 @@ def apply(blocks: list[Block], event: dict[str, Any]) -> None:
     elif kind == "thinking":
         blocks.append({"kind": "thinking", "text": event["text"]})
     elif kind == "tool_use":
-        blocks.append(tool_block(event["id"], event["name"], event["input"], event.get("parent_tool_use_id")))
+        blocks.append(
+            tool_block(event["id"], event["name"], event["input"], event.get("parent_tool_use_id"))
+        )
     elif kind == "tool_result":
         _set_result(blocks, event["tool_use_id"], event["content"], event["is_error"])
     elif kind == "result":
@@ -142,7 +160,11 @@ def from_history(messages: Iterable[dict[str, Any]]) -> list[Block]:
     for message in messages:
         kind = message["type"]
         if kind == "text":
-            blocks.append(user_block(message["text"]) if message["role"] == "user" else text_block(message["text"]))
+            blocks.append(
+                user_block(message["text"])
+                if message["role"] == "user"
+                else text_block(message["text"])
+            )
         elif kind == "thinking":
             blocks.append({"kind": "thinking", "text": message["text"]})
         elif kind == "tool_use":

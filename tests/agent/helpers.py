@@ -18,7 +18,9 @@ class Follower:
         self.seen: list[Event] = []
 
     @classmethod
-    async def start(cls, engine: AgentEngine, user_id: str, session_id: str, after: int = 0) -> Follower:
+    async def start(
+        cls, engine: AgentEngine, user_id: str, session_id: str, after: int = 0
+    ) -> Follower:
         return cls(await engine.subscribe(user_id, session_id, after))
 
     async def until(self, done: Callable[[Event], bool], timeout: float = 60) -> Event:
@@ -35,7 +37,9 @@ class Follower:
     async def turn_end(self, timeout: float = 60) -> Event:
         """The `status: idle` that follows a turn's result."""
         await self.next_of("result", timeout)
-        return await self.until(lambda e: e.type == "status" and e.data.get("status") == "idle", timeout)
+        return await self.until(
+            lambda e: e.type == "status" and e.data.get("status") == "idle", timeout
+        )
 
     def of(self, event_type: str) -> list[dict[str, Any]]:
         return [e.data for e in self.seen if e.type == event_type]

@@ -22,7 +22,9 @@ def requests_mentioning(server: ModelServer, needle: str) -> list[dict[str, Any]
 
 
 def tool_results(request: dict[str, Any]) -> list[dict[str, Any]]:
-    blocks = [b for m in request["messages"] if isinstance(m["content"], list) for b in m["content"]]
+    blocks = [
+        b for m in request["messages"] if isinstance(m["content"], list) for b in m["content"]
+    ]
     return [b for b in blocks if b.get("type") == "tool_result"]
 
 
@@ -59,7 +61,9 @@ async def test_write_denied_leaves_no_file_and_model_hears_why(
     request = (await follow.next_of("permission_request")).data
 
     reason = "Not in this folder, please."
-    await engine.answer(user_id, session.id, request["request_id"], Answer(allow=False, message=reason))
+    await engine.answer(
+        user_id, session.id, request["request_id"], Answer(allow=False, message=reason)
+    )
     await follow.turn_end()
 
     assert not (engine.project_dir(user_id, session.project_id) / "denied.txt").exists()
@@ -71,7 +75,9 @@ async def test_write_denied_leaves_no_file_and_model_hears_why(
     assert resolved["status"] == "denied" and resolved["message"] == reason
 
 
-async def test_answering_twice_or_unknown_request_is_an_error(engine: AgentEngine, store: Store) -> None:
+async def test_answering_twice_or_unknown_request_is_an_error(
+    engine: AgentEngine, store: Store
+) -> None:
     user_id, session, follow = await new_session(engine, store)
     await engine.send(user_id, session.id, "write twice.txt")
     request_id = (await follow.next_of("permission_request")).data["request_id"]
@@ -104,7 +110,9 @@ async def test_always_allow_adds_a_visible_session_rule(engine: AgentEngine, sto
     assert "Output: first" in follow.text()
 
 
-async def test_deltas_join_to_the_final_text_and_result_has_cost(engine: AgentEngine, store: Store) -> None:
+async def test_deltas_join_to_the_final_text_and_result_has_cost(
+    engine: AgentEngine, store: Store
+) -> None:
     user_id, session, follow = await new_session(engine, store)
     await engine.send(user_id, session.id, "echo the quick brown fox")
     await follow.turn_end()
@@ -121,7 +129,9 @@ async def test_deltas_join_to_the_final_text_and_result_has_cost(engine: AgentEn
     assert row.title == "echo the quick brown fox"
 
 
-async def test_interrupt_stops_a_long_stream_and_next_message_works(engine: AgentEngine, store: Store) -> None:
+async def test_interrupt_stops_a_long_stream_and_next_message_works(
+    engine: AgentEngine, store: Store
+) -> None:
     user_id, session, follow = await new_session(engine, store)
     await engine.send(user_id, session.id, "long story please")
     await follow.until(lambda e: e.type == "text_delta" and len(follow.of("text_delta")) >= 5)
@@ -141,7 +151,9 @@ async def test_interrupt_when_idle_is_a_conflict(engine: AgentEngine, store: Sto
         await engine.interrupt(user_id, session.id)
 
 
-async def test_late_subscriber_replays_from_any_sequence_number(engine: AgentEngine, store: Store) -> None:
+async def test_late_subscriber_replays_from_any_sequence_number(
+    engine: AgentEngine, store: Store
+) -> None:
     user_id, session, follow = await new_session(engine, store)
     await engine.send(user_id, session.id, "echo one two three four five")
     await follow.turn_end()
@@ -159,7 +171,9 @@ async def test_late_subscriber_replays_from_any_sequence_number(engine: AgentEng
     assert [e.to_dict() for e in tab.seen] == [e.to_dict() for e in follow.seen]
 
 
-async def test_two_users_cannot_touch_each_others_sessions(engine: AgentEngine, store: Store) -> None:
+async def test_two_users_cannot_touch_each_others_sessions(
+    engine: AgentEngine, store: Store
+) -> None:
     ann, session, follow = await new_session(engine, store, "ann@example.com")
     bob = store.ensure_user("bob@example.com").id
     await engine.send(ann, session.id, "write private.txt")
@@ -199,7 +213,9 @@ async def test_bad_input_is_refused_and_changes_nothing(engine: AgentEngine, sto
     assert (await engine.get_session(user_id, session.id)).status == "idle"
 
 
-async def test_mode_and_model_change_while_the_session_lives(engine: AgentEngine, store: Store) -> None:
+async def test_mode_and_model_change_while_the_session_lives(
+    engine: AgentEngine, store: Store
+) -> None:
     user_id, session, follow = await new_session(engine, store)
     await engine.set_mode(user_id, session.id, "acceptEdits")
     await engine.send(user_id, session.id, "write edits-ok.txt")
@@ -222,7 +238,9 @@ async def test_ask_user_question_reaches_the_user_even_when_bypassing(
     assert request["kind"] == "question"
     answers = {"Which colour?": "Blue"}
     await engine.answer(
-        user_id, session.id, request["request_id"],
+        user_id,
+        session.id,
+        request["request_id"],
         Answer(allow=True, updated_input={**request["input"], "answers": answers}),
     )
     await follow.turn_end()
@@ -237,8 +255,12 @@ async def test_exit_plan_mode_shows_the_plan_and_keep_planning_denies(
     request = (await follow.next_of("permission_request")).data
     # The CLI fills `plan` from the plan file the model wrote; the scripted model writes none.
     assert request["kind"] == "plan" and request["tool_name"] == "ExitPlanMode"
-    await engine.answer(user_id, session.id, request["request_id"],
-                        Answer(allow=False, message="Keep planning: add tests"))
+    await engine.answer(
+        user_id,
+        session.id,
+        request["request_id"],
+        Answer(allow=False, message="Keep planning: add tests"),
+    )
     await follow.turn_end()
     assert "Keep planning: add tests" in follow.of("text")[-1]["text"]
 
@@ -276,7 +298,9 @@ async def test_idle_agents_are_reaped_and_resume_on_the_next_message(
 ) -> None:
     from tests.conftest import engine_config
 
-    engine = AgentEngine(store, engine_config(tmp_path, model_server, idle_timeout_s=0.5, reap_interval_s=0.2))
+    engine = AgentEngine(
+        store, engine_config(tmp_path, model_server, idle_timeout_s=0.5, reap_interval_s=0.2)
+    )
     await engine.start()
     try:
         user_id, session, follow = await new_session(engine, store)
@@ -292,7 +316,9 @@ async def test_idle_agents_are_reaped_and_resume_on_the_next_message(
         await engine.shutdown()
 
 
-async def test_model_error_is_reported_and_the_session_goes_on(engine: AgentEngine, store: Store) -> None:
+async def test_model_error_is_reported_and_the_session_goes_on(
+    engine: AgentEngine, store: Store
+) -> None:
     user_id, session, follow = await new_session(engine, store)
     await engine.send(user_id, session.id, "model error please")
     await follow.turn_end()
@@ -313,7 +339,9 @@ async def test_todo_write_runs_as_a_real_tool(engine: AgentEngine, store: Store)
     assert result["is_error"] is False, result["content"]
 
 
-async def test_batches_coalesce_a_fast_stream_without_losing_events(engine: AgentEngine, store: Store) -> None:
+async def test_batches_coalesce_a_fast_stream_without_losing_events(
+    engine: AgentEngine, store: Store
+) -> None:
     user_id, session, follow = await new_session(engine, store)
     batches = await engine.subscribe_batches(user_id, session.id, interval=0.2)
     await engine.send(user_id, session.id, "long story")

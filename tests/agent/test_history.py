@@ -12,14 +12,45 @@ from app.agent.history import read_page
 def write_transcript(path: Path, turns: int, padding: int = 0) -> None:
     with path.open("w") as f:
         for i in range(turns):
-            user = {"type": "user", "uuid": f"u{i}", "sessionId": "s", "cwd": "/w",
-                    "message": {"role": "user", "content": f"question {i}"}}
-            reply = {"type": "assistant", "uuid": f"a{i}", "sessionId": "s",
-                     "message": {"role": "assistant", "content": [
-                         {"type": "text", "text": f"answer {i} " + "x" * padding},
-                         {"type": "tool_use", "id": f"t{i}", "name": "Bash", "input": {"command": "ls"}}]}}
-            result = {"type": "user", "uuid": f"r{i}", "message": {"role": "user", "content": [
-                {"type": "tool_result", "tool_use_id": f"t{i}", "content": "ok", "is_error": False}]}}
+            user = {
+                "type": "user",
+                "uuid": f"u{i}",
+                "sessionId": "s",
+                "cwd": "/w",
+                "message": {"role": "user", "content": f"question {i}"},
+            }
+            reply = {
+                "type": "assistant",
+                "uuid": f"a{i}",
+                "sessionId": "s",
+                "message": {
+                    "role": "assistant",
+                    "content": [
+                        {"type": "text", "text": f"answer {i} " + "x" * padding},
+                        {
+                            "type": "tool_use",
+                            "id": f"t{i}",
+                            "name": "Bash",
+                            "input": {"command": "ls"},
+                        },
+                    ],
+                },
+            }
+            result = {
+                "type": "user",
+                "uuid": f"r{i}",
+                "message": {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "tool_result",
+                            "tool_use_id": f"t{i}",
+                            "content": "ok",
+                            "is_error": False,
+                        }
+                    ],
+                },
+            }
             meta = {"type": "user", "isMeta": True, "message": {"role": "user", "content": "meta"}}
             for record in (user, reply, result, meta):
                 f.write(json.dumps(record) + "\n")
@@ -36,8 +67,11 @@ def test_pages_walk_back_through_the_whole_history_in_order(tmp_path: Path) -> N
         before = page.before
         if before is None:
             break
-    expected = [f"{k}{i}:{t}" for i in range(30)
-                for k, t in (("u", "text"), ("a", "text"), ("a", "tool_use"), ("r", "tool_result"))]
+    expected = [
+        f"{k}{i}:{t}"
+        for i in range(30)
+        for k, t in (("u", "text"), ("a", "text"), ("a", "tool_use"), ("r", "tool_result"))
+    ]
     assert seen == expected
 
 
@@ -49,7 +83,9 @@ def test_latest_page_of_a_50mb_transcript_reads_only_its_tail(tmp_path: Path) ->
     page = read_page(path, limit=20)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert page.messages[-1]["type"] == "tool_result" and page.messages[-1]["tool_use_id"] == "t4999"
+    assert (
+        page.messages[-1]["type"] == "tool_result" and page.messages[-1]["tool_use_id"] == "t4999"
+    )
     assert page.before is not None
     assert peak < 2_000_000, f"peak {peak} bytes: the page must not load the file"
 

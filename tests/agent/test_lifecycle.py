@@ -21,8 +21,9 @@ from tests.conftest import engine_config
 
 async def restarted(tmp_path: Path, server: ModelServer) -> AgentEngine:
     """A new engine over the same data directory, as after the app restarted."""
-    engine = AgentEngine(Store(open_database(f"sqlite:///{tmp_path / 'app.db'}")),
-                         engine_config(tmp_path, server))
+    engine = AgentEngine(
+        Store(open_database(f"sqlite:///{tmp_path / 'app.db'}")), engine_config(tmp_path, server)
+    )
     await engine.start()
     return engine
 
@@ -68,7 +69,9 @@ async def test_pending_approval_is_reported_lost_after_restart(
     await first.send(user_id, session.id, "write later.txt")
     request_id = (await follow.next_of("permission_request")).data["request_id"]
     # A reload (a new subscriber) still sees the pending request.
-    assert [p["request_id"] for p in await first.pending_approvals(user_id, session.id)] == [request_id]
+    assert [p["request_id"] for p in await first.pending_approvals(user_id, session.id)] == [
+        request_id
+    ]
     await first.shutdown()
 
     second = await restarted(tmp_path, model_server)
@@ -135,7 +138,9 @@ async def test_shutdown_ends_every_cli_process(
     assert cli_pids(tmp_path / "projects") == []
 
 
-async def test_fork_starts_with_the_conversation_so_far(engine: AgentEngine, store: Store, model_server: ModelServer) -> None:
+async def test_fork_starts_with_the_conversation_so_far(
+    engine: AgentEngine, store: Store, model_server: ModelServer
+) -> None:
     user_id = store.ensure_user("ann@example.com").id
     session = await engine.create_session(user_id)
     follow = await Follower.start(engine, user_id, session.id)

@@ -157,8 +157,9 @@ def reflex_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]
             time.sleep(0.2)
         startup_s = time.monotonic() - started
         print(f"\nreflex run --env {mode}: serving {url} after {startup_s:.1f} s")
-        yield RunningApp(url=url, api_url=api_url, data_dir=data_dir, log_path=log_path,
-                         startup_s=startup_s)
+        yield RunningApp(
+            url=url, api_url=api_url, data_dir=data_dir, log_path=log_path, startup_s=startup_s
+        )
     finally:
         _stop(proc)
 

@@ -23,8 +23,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'app.db'}"
         return
     name = "test_" + uuid.uuid4().hex[:12]
-    admin = create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://"),
-                          isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     yield POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
@@ -55,8 +56,10 @@ def test_sessions_are_scoped_to_their_user(database_url: str) -> None:
 def test_session_paging_and_totals(database_url: str) -> None:
     store = Store(open_database(database_url))
     user = store.ensure_user("ann@example.com")
-    ids = [store.add_session(AgentSession(user_id=user.id, project_id="p", title=f"s{i}")).id
-           for i in range(25)]
+    ids = [
+        store.add_session(AgentSession(user_id=user.id, project_id="p", title=f"s{i}")).id
+        for i in range(25)
+    ]
     pages = [store.list_sessions(user_id=user.id, limit=10, offset=o) for o in (0, 10, 20)]
     assert [len(rows) for rows, _ in pages] == [10, 10, 5]
     assert {r.id for rows, _ in pages for r in rows} == set(ids)
@@ -100,15 +103,24 @@ def test_migrations_keep_existing_data(database_url: str) -> None:
     engine: Engine = create_engine(url)
     migrate(engine, upto="0008_approvals_session")
     with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO sessions (id, user_id, project_id, title, model, mode, status, created_at, "
-            "updated_at, cost_usd, input_tokens, output_tokens, turns, seq_reserved) VALUES "
-            "('old', 'u', 'p', 'kept', 'm', 'default', 'idle', CURRENT_TIMESTAMP, "
-            "CURRENT_TIMESTAMP, 1.5, 1, 2, 3, 0)"))
+        conn.execute(
+            text(
+                "INSERT INTO sessions (id, user_id, project_id, title, model, mode, status, "
+                "created_at, updated_at, cost_usd, input_tokens, output_tokens, turns, "
+                "seq_reserved) VALUES "
+                "('old', 'u', 'p', 'kept', 'm', 'default', 'idle', CURRENT_TIMESTAMP, "
+                "CURRENT_TIMESTAMP, 1.5, 1, 2, 3, 0)"
+            )
+        )
     applied = migrate(engine)
     assert applied == [step for step, _ in STEPS[8:]]
     assert migrate(engine) == [], "running again changes nothing"
     store = Store(engine)
     row = store.get_session(user_id="u", session_id="old")
-    assert (row.title, row.cost_usd, row.rules_json, row.has_transcript) == ("kept", 1.5, "[]", False)
+    assert (row.title, row.cost_usd, row.rules_json, row.has_transcript) == (
+        "kept",
+        1.5,
+        "[]",
+        False,
+    )
     engine.dispose()

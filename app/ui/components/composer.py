@@ -21,10 +21,13 @@ def composer() -> rx.Component:
             ),
             rx.cond(
                 ChatState.busy,
-                rx.button("Stop", type="button", color_scheme="red", on_click=ChatState.stop, id="stop"),
+                rx.button(
+                    "Stop", type="button", color_scheme="red", on_click=ChatState.stop, id="stop"
+                ),
                 rx.button("Send", type="submit", id="send"),
             ),
-            width="100%", align="end",
+            width="100%",
+            align="end",
         ),
         on_submit=ChatState.send,
         reset_on_submit=True,

@@ -27,16 +27,28 @@ def _tool(block: rx.Var) -> rx.Component:
     body = rx.cond(
         block["style"] == "quiet",
         rx.fragment(),
-        rx.code_block(block["detail"], language=rx.cond(block["style"] == "diff", "diff", "bash"),
-                      wrap_long_lines=True, font_size="0.8em"),
+        rx.code_block(
+            block["detail"],
+            language=rx.cond(block["style"] == "diff", "diff", "bash"),
+            wrap_long_lines=True,
+            font_size="0.8em",
+        ),
     )
     output = rx.cond(
         block["done"] == "1",
         rx.box(
-            rx.text(block["result_short"], white_space="pre-wrap", font_family="monospace",
-                    font_size="0.8em", color=rx.cond(block["is_error"] == "1", rx.color("red", 11), "inherit")),
-            max_height="16em", overflow_y="auto", padding="0.4em",
-            background=rx.color("gray", 2), border_radius="6px",
+            rx.text(
+                block["result_short"],
+                white_space="pre-wrap",
+                font_family="monospace",
+                font_size="0.8em",
+                color=rx.cond(block["is_error"] == "1", rx.color("red", 11), "inherit"),
+            ),
+            max_height="16em",
+            overflow_y="auto",
+            padding="0.4em",
+            background=rx.color("gray", 2),
+            border_radius="6px",
         ),
         rx.text("running…", color=rx.color("gray", 10), font_size="0.8em"),
     )
@@ -46,13 +58,16 @@ def _tool(block: rx.Var) -> rx.Component:
                 rx.badge(block["name"], variant="soft"),
                 rx.text(block["summary"], font_family="monospace", font_size="0.85em", trim="both"),
                 rx.cond(block["is_error"] == "1", rx.badge("error", color_scheme="red")),
-                align="center", wrap="wrap",
+                align="center",
+                wrap="wrap",
             ),
             body,
             output,
-            width="100%", spacing="2",
+            width="100%",
+            spacing="2",
         ),
-        class_name="msg msg-tool", width="100%",
+        class_name="msg msg-tool",
+        width="100%",
     )
 
 
@@ -62,12 +77,35 @@ def _block(block: rx.Var) -> rx.Component:
         ("user", _user(block)),
         ("assistant", _assistant(block)),
         ("tool", _tool(block)),
-        ("thinking", rx.text("Thinking: " + block["text"].to(str), color=rx.color("gray", 10),
-                             font_style="italic", font_size="0.85em", class_name="msg msg-thinking")),
-        ("result", rx.text(block["text"], color=rx.color("gray", 10), font_size="0.75em",
-                           class_name="msg msg-result")),
-        ("error", rx.callout(block["text"], icon="triangle_alert", color_scheme="red",
-                             class_name="msg msg-error", width="100%")),
+        (
+            "thinking",
+            rx.text(
+                "Thinking: " + block["text"].to(str),
+                color=rx.color("gray", 10),
+                font_style="italic",
+                font_size="0.85em",
+                class_name="msg msg-thinking",
+            ),
+        ),
+        (
+            "result",
+            rx.text(
+                block["text"],
+                color=rx.color("gray", 10),
+                font_size="0.75em",
+                class_name="msg msg-result",
+            ),
+        ),
+        (
+            "error",
+            rx.callout(
+                block["text"],
+                icon="triangle_alert",
+                color_scheme="red",
+                class_name="msg msg-error",
+                width="100%",
+            ),
+        ),
         rx.text(block["text"], color=rx.color("gray", 10), font_size="0.8em"),
     )
 
@@ -77,8 +115,15 @@ def conversation() -> rx.Component:
         rx.foreach(ChatState.blocks, _block),
         rx.cond(
             ChatState.streaming_text != "",
-            rx.box(rx.markdown(ChatState.streaming_text), id="streaming", class_name="msg msg-streaming",
-                   width="100%"),
+            rx.box(
+                rx.markdown(ChatState.streaming_text),
+                id="streaming",
+                class_name="msg msg-streaming",
+                width="100%",
+            ),
         ),
-        id="conversation", spacing="3", width="100%", padding_bottom="1em",
+        id="conversation",
+        spacing="3",
+        width="100%",
+        padding_bottom="1em",
     )

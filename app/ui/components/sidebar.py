@@ -16,8 +16,12 @@ def _item(item: rx.Var) -> rx.Component:
         rx.hstack(
             rx.text(item["updated"], font_size="0.7em", color=rx.color("gray", 10)),
             rx.text(item["cost"], font_size="0.7em", color=rx.color("gray", 10)),
-            rx.badge(item["status"], size="1", variant="soft",
-                     color_scheme=rx.match(item["status"], *STATUS_COLOURS.items(), "gray")),
+            rx.badge(
+                item["status"],
+                size="1",
+                variant="soft",
+                color_scheme=rx.match(item["status"], *STATUS_COLOURS.items(), "gray"),
+            ),
             spacing="2",
         ),
         on_click=ChatState.open_session(item["id"]),
@@ -25,7 +29,9 @@ def _item(item: rx.Var) -> rx.Component:
         padding="0.5em",
         border_radius="8px",
         cursor="pointer",
-        background=rx.cond(ChatState.session_id == item["id"], rx.color("accent", 4), "transparent"),
+        background=rx.cond(
+            ChatState.session_id == item["id"], rx.color("accent", 4), "transparent"
+        ),
         _hover={"background": rx.color("accent", 3)},
         width="100%",
     )
@@ -33,13 +39,32 @@ def _item(item: rx.Var) -> rx.Component:
 
 def sidebar() -> rx.Component:
     return rx.vstack(
-        rx.button(rx.icon("plus"), "New session", on_click=ChatState.new_session, width="100%", id="new-session"),
-        rx.input(placeholder="Search sessions", value=SessionsState.search,
-                 on_change=SessionsState.set_search.debounce(300), width="100%"),
+        rx.button(
+            rx.icon("plus"),
+            "New session",
+            on_click=ChatState.new_session,
+            width="100%",
+            id="new-session",
+        ),
+        rx.input(
+            placeholder="Search sessions",
+            value=SessionsState.search,
+            on_change=SessionsState.set_search.debounce(300),
+            width="100%",
+        ),
         rx.scroll_area(
             rx.vstack(rx.foreach(SessionsState.items, _item), spacing="1", width="100%"),
-            type="auto", scrollbars="vertical", flex="1",
+            type="auto",
+            scrollbars="vertical",
+            flex="1",
         ),
-        rx.text(SessionsState.total.to_string() + " sessions", font_size="0.7em", color=rx.color("gray", 10)),
-        width="100%", height="100%", spacing="2", padding="0.75em",
+        rx.text(
+            SessionsState.total.to_string() + " sessions",
+            font_size="0.7em",
+            color=rx.color("gray", 10),
+        ),
+        width="100%",
+        height="100%",
+        spacing="2",
+        padding="0.75em",
     )

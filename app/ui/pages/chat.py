@@ -21,7 +21,10 @@ def _header() -> rx.Component:
         rx.cond(ChatState.status != "", rx.badge(ChatState.status, id="status", variant="soft")),
         rx.text(ChatState.cost, font_size="0.8em", color=rx.color("gray", 10)),
         rx.color_mode.button(size="1", variant="ghost"),
-        padding="0.6em 1em", border_bottom=f"1px solid {rx.color('gray', 5)}", width="100%", align="center",
+        padding="0.6em 1em",
+        border_bottom=f"1px solid {rx.color('gray', 5)}",
+        width="100%",
+        align="center",
     )
 
 
@@ -29,31 +32,58 @@ def _demo_banner() -> rx.Component:
     return rx.cond(
         SessionsState.demo_model,
         rx.callout(
-            "Offline demo model: answers are scripted, not written by Claude. Set ANTHROPIC_API_KEY "
-            "(or Bedrock / a gateway, see the README) and restart to use a real model.",
-            icon="info", size="1", id="demo-banner", width="100%",
+            "Offline demo model: answers are scripted, not written by Claude. Set "
+            "ANTHROPIC_API_KEY (or Bedrock / a gateway, see the README) and restart to use a "
+            "real model.",
+            icon="info",
+            size="1",
+            id="demo-banner",
+            width="100%",
         ),
     )
 
 
 def chat_page() -> rx.Component:
     return rx.hstack(
-        rx.box(sidebar(), width="280px", height="100vh", border_right=f"1px solid {rx.color('gray', 5)}",
-               display=["none", "none", "block"]),
+        rx.box(
+            sidebar(),
+            width="280px",
+            height="100vh",
+            border_right=f"1px solid {rx.color('gray', 5)}",
+            display=["none", "none", "block"],
+        ),
         rx.vstack(
             _header(),
             rx.vstack(
                 _demo_banner(),
-                rx.cond(ChatState.error != "",
-                        rx.callout(ChatState.error, icon="triangle_alert", color_scheme="red", id="error",
-                                   width="100%")),
+                rx.cond(
+                    ChatState.error != "",
+                    rx.callout(
+                        ChatState.error,
+                        icon="triangle_alert",
+                        color_scheme="red",
+                        id="error",
+                        width="100%",
+                    ),
+                ),
                 conversation(),
                 approvals(),
-                padding="1em", width="100%", max_width="900px", margin_x="auto", flex="1", overflow_y="auto",
+                padding="1em",
+                width="100%",
+                max_width="900px",
+                margin_x="auto",
+                flex="1",
+                overflow_y="auto",
                 id="scroller",
             ),
-            rx.box(composer(), padding="0.75em 1em", width="100%", max_width="900px", margin_x="auto"),
-            height="100vh", flex="1", spacing="0", min_width="0",
+            rx.box(
+                composer(), padding="0.75em 1em", width="100%", max_width="900px", margin_x="auto"
+            ),
+            height="100vh",
+            flex="1",
+            spacing="0",
+            min_width="0",
         ),
-        spacing="0", width="100%",
+        spacing="0",
+        width="100%",
     )

@@ -117,8 +117,11 @@ class ChatState(BaseState):
     @rx.event
     async def answer(self, request_id: str, decision: str) -> None:
         """decision: allow | always | deny."""
-        answer = Answer(allow=decision != "deny", always=decision == "always",
-                        message=self.deny_reason.strip() if decision == "deny" else "")
+        answer = Answer(
+            allow=decision != "deny",
+            always=decision == "always",
+            message=self.deny_reason.strip() if decision == "deny" else "",
+        )
         try:
             await services().engine.answer(self.user_id, self.session_id, request_id, answer)
             self.deny_reason = ""
@@ -174,7 +177,14 @@ class ChatState(BaseState):
                 self.pending = [p for p in self.pending if p["request_id"] != data["request_id"]]
             elif event.type == "status":
                 self._apply_status(data)
-            elif event.type in ("user_message", "thinking", "tool_use", "tool_result", "result", "error"):
+            elif event.type in (
+                "user_message",
+                "thinking",
+                "tool_use",
+                "tool_result",
+                "result",
+                "error",
+            ):
                 view.apply(blocks, data)
                 changed = True
                 if event.type == "error":
