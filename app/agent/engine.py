@@ -11,12 +11,14 @@ import contextlib
 import json
 import logging
 import re
+import warnings
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar, get_args
 
 from claude_agent_sdk import (
+    CanUseToolShadowedWarning,
     ClaudeAgentOptions,
     ClaudeSDKClient,
     HookContext,
@@ -62,6 +64,9 @@ class EngineConfig:
 
 class AgentEngine:
     def __init__(self, store: Store, config: EngineConfig) -> None:
+        # In bypassPermissions the SDK warns that can_use_tool is skipped; our PreToolUse hook
+        # covers the tools that must still reach the user, so the warning is expected.
+        warnings.filterwarnings("ignore", category=CanUseToolShadowedWarning)
         self.store = store
         self.config = config
         self._live: dict[str, LiveAgent] = {}
