@@ -25,6 +25,20 @@ class InvalidInput(AppError):
     code = "invalid_input"
 
 
+class Unauthorized(AppError):
+    """No valid credentials: sign in (again)."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(AppError):
+    """Signed in, but this is not yours or not allowed."""
+
+    status = 403
+    code = "forbidden"
+
+
 class NotFound(AppError):
     """The object does not exist, or belongs to someone else (we never say which)."""
 
