@@ -7,6 +7,8 @@ import logging
 from dataclasses import dataclass
 
 from app.agent.engine import AgentEngine, EngineConfig
+from app.auth.local import LocalAuth, install_key
+from app.auth.service import Auth
 from app.db.engine import open_database
 from app.db.store import Store
 from app.devtools.model_server import ModelServer
@@ -24,6 +26,7 @@ class Services:
     store: Store
     engine: AgentEngine
     demo_model: ModelServer | None
+    auth: Auth
 
 
 _services: Services | None = None
@@ -55,8 +58,39 @@ async def start_services(settings: Settings | None = None) -> Services:
         ),
     )
     await engine.start()
-    _services = Services(settings=settings, store=store, engine=engine, demo_model=demo)
+    _services = Services(
+        settings=settings,
+        store=store,
+        engine=engine,
+        demo_model=demo,
+        auth=make_auth(settings, store),
+    )
     return _services
+
+
+def make_auth(settings: Settings, store: Store) -> Auth:
+    domains = settings.allowed_email_domains
+    if settings.auth_mode == "local":
+        key = install_key(settings.data_dir, settings.secret_key)
+        return Auth(
+            store, local=LocalAuth(store, key, allowed_domains=domains), allowed_domains=domains
+        )
+    from app.auth.cognito import CognitoClient, CognitoConfig, CognitoVerifier
+
+    config = CognitoConfig(
+        region=settings.cognito_region or "",
+        user_pool_id=settings.cognito_user_pool_id or "",
+        client_id=settings.cognito_client_id or "",
+        jwks_url=settings.cognito_jwks_url,
+        endpoint_url=settings.cognito_endpoint_url,
+        allowed_email_domains=domains,
+    )
+    return Auth(
+        store,
+        verifier=CognitoVerifier(config),
+        cognito=CognitoClient(config),
+        allowed_domains=domains,
+    )
 
 
 async def stop_services() -> None:

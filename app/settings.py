@@ -88,6 +88,7 @@ class Settings:
     cognito_user_pool_id: str | None = None
     cognito_client_id: str | None = None
     cognito_jwks_url: str | None = None
+    cognito_endpoint_url: str | None = None
     allowed_email_domains: tuple[str, ...] = ()
 
     @property
@@ -175,6 +176,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         cognito_user_pool_id=cognito["COGNITO_USER_POOL_ID"],
         cognito_client_id=cognito["COGNITO_CLIENT_ID"],
         cognito_jwks_url=environ.get("COGNITO_JWKS_URL", "").strip() or None,
+        cognito_endpoint_url=environ.get("COGNITO_ENDPOINT_URL", "").strip() or None,
         allowed_email_domains=tuple(
             d.strip().lower()
             for d in environ.get("ALLOWED_EMAIL_DOMAINS", "").split(",")

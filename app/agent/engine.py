@@ -162,6 +162,19 @@ class AgentEngine:
     def is_live(self, session_id: str) -> bool:
         return session_id in self._live
 
+    def is_busy(self, session_id: str) -> bool:
+        live = self._live.get(session_id)
+        return live is not None and live.busy
+
+    def live_session_ids(self, user_id: str) -> list[str]:
+        return [a.session_id for a in self._live.values() if a.user_id == user_id]
+
+    async def activate(self, user_id: str, session_id: str) -> AgentSession:
+        """Make sure the session has a live agent process (resuming it if needed)."""
+        row = await self.get_session(user_id, session_id)
+        await self._ensure_live(row)
+        return await self.get_session(user_id, session_id)
+
     async def rename_session(self, user_id: str, session_id: str, title: str) -> None:
         title = title.strip()
         if not title or len(title) > 200:

@@ -55,6 +55,18 @@ STEPS: list[tuple[str, str]] = [
         "ALTER TABLE sessions ADD COLUMN rules_json TEXT NOT NULL DEFAULT '[]'",
     ),
     ("0011_sessions_forked_from", "ALTER TABLE sessions ADD COLUMN forked_from TEXT"),
+    ("0012_users_external_id", "ALTER TABLE users ADD COLUMN external_id TEXT"),
+    ("0013_users_external_id", "CREATE UNIQUE INDEX users_external_id ON users (external_id)"),
+    (
+        "0014_refresh_tokens",
+        "CREATE TABLE refresh_tokens (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, "
+        "expires_at TIMESTAMPTZ NOT NULL, revoked BOOLEAN NOT NULL, created_at TIMESTAMPTZ NOT NULL)",
+    ),
+    (
+        "0015_runtime_sessions",
+        "CREATE TABLE runtime_sessions (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, "
+        "created_at TIMESTAMPTZ NOT NULL)",
+    ),
 ]
 
 _LEDGER = "CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at TEXT)"

@@ -27,6 +27,29 @@ class User(SQLModel, table=True):
     email: str
     password_hash: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    external_id: str | None = None  # the Cognito `sub`, for users who sign in there
+
+
+class RefreshToken(SQLModel, table=True):
+    """A local sign-in's refresh token, stored only as a hash; used once, then replaced."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: str = Field(primary_key=True)  # sha256 of the token
+    user_id: str
+    expires_at: datetime
+    revoked: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class RuntimeSession(SQLModel, table=True):
+    """An AgentCore runtime session id, bound to the first user who used it."""
+
+    __tablename__ = "runtime_sessions"
+
+    id: str = Field(primary_key=True)
+    user_id: str
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class Project(SQLModel, table=True):

@@ -12,8 +12,16 @@ from typing import Any
 from sqlalchemy import Engine, func, update
 from sqlmodel import Session, col, select
 
-from app.db.models import AgentSession, Approval, Project, User, utcnow
-from app.errors import Conflict, NotFound
+from app.db.models import (
+    AgentSession,
+    Approval,
+    Project,
+    RefreshToken,
+    RuntimeSession,
+    User,
+    utcnow,
+)
+from app.errors import Conflict, Forbidden, NotFound
 
 
 class Store:
@@ -33,6 +41,71 @@ class Store:
                 db.commit()
                 db.refresh(user)
             return user
+
+    def find_user(self, email: str) -> User | None:
+        with Session(self.engine) as db:
+            return db.exec(select(User).where(User.email == email.strip().lower())).first()
+
+    def add_local_user(self, email: str, password_hash: str) -> User:
+        email = email.strip().lower()
+        with Session(self.engine) as db:
+            if db.exec(select(User).where(User.email == email)).first() is not None:
+                raise Conflict("An account with this e-mail already exists; sign in instead.")
+            user = User(email=email, password_hash=password_hash)
+            db.add(user)
+            db.commit()
+            db.refresh(user)
+            return user
+
+    def ensure_external_user(self, external_id: str, email: str | None) -> User:
+        """The user signed in elsewhere (Cognito `sub`), created on first sight."""
+        with Session(self.engine) as db:
+            user = db.exec(select(User).where(User.external_id == external_id)).first()
+            if user is None:
+                user = User(
+                    email=(email or f"{external_id}@cognito").lower(), external_id=external_id
+                )
+                db.add(user)
+                db.commit()
+                db.refresh(user)
+            return user
+
+    def add_refresh_token(self, token: RefreshToken) -> None:
+        with Session(self.engine) as db:
+            db.add(token)
+            db.commit()
+
+    def use_refresh_token(self, token_id: str) -> str | None:
+        """Revoke the token if it is live and return its user id; None if unusable."""
+        with Session(self.engine) as db:
+            token = db.get(RefreshToken, token_id)
+            if (
+                token is None
+                or token.revoked
+                or token.expires_at.timestamp() < utcnow().timestamp()
+            ):
+                return None
+            result = db.execute(
+                update(RefreshToken)
+                .where(col(RefreshToken.id) == token_id, col(RefreshToken.revoked).is_(False))
+                .values(revoked=True)
+            )
+            db.commit()
+            return token.user_id if result.rowcount == 1 else None  # type: ignore[attr-defined]
+
+    def bind_runtime_session(self, runtime_session_id: str, user_id: str) -> None:
+        """An AgentCore runtime session id belongs to the first user who used it."""
+        with Session(self.engine) as db:
+            bound = db.get(RuntimeSession, runtime_session_id)
+            if bound is None:
+                db.add(RuntimeSession(id=runtime_session_id, user_id=user_id))
+                try:
+                    db.commit()
+                except Exception:  # a concurrent first use: read who won
+                    db.rollback()
+                    bound = db.get(RuntimeSession, runtime_session_id)
+            if bound is not None and bound.user_id != user_id:
+                raise Forbidden("This runtime session belongs to another user.")
 
     def get_user(self, user_id: str) -> User:
         with Session(self.engine) as db:
