@@ -60,7 +60,8 @@ STEPS: list[tuple[str, str]] = [
     (
         "0014_refresh_tokens",
         "CREATE TABLE refresh_tokens (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, "
-        "expires_at TIMESTAMPTZ NOT NULL, revoked BOOLEAN NOT NULL, created_at TIMESTAMPTZ NOT NULL)",
+        "expires_at TIMESTAMPTZ NOT NULL, revoked BOOLEAN NOT NULL, "
+        "created_at TIMESTAMPTZ NOT NULL)",
     ),
     (
         "0015_runtime_sessions",
