@@ -39,8 +39,21 @@ async def with_heartbeat(source: AsyncIterator[T], interval: float) -> AsyncIter
 async def turn_frames(
     engine: AgentEngine, user_id: str, session_id: str, after: int, *, resuming: bool
 ) -> AsyncIterator[bytes]:
-    """SSE frames from event `after` on, until the turn in progress (or just started) ends."""
+    """SSE frames from event `after` on, until the turn in progress (or just started) ends.
+
+    Checks access before returning, so errors become HTTP statuses, not a broken stream."""
     events = await engine.subscribe(user_id, session_id, after)
+    return _frames(engine, session_id, events, after, resuming=resuming)
+
+
+async def _frames(
+    engine: AgentEngine,
+    session_id: str,
+    events: AsyncIterator[Event],
+    after: int,
+    *,
+    resuming: bool,
+) -> AsyncIterator[bytes]:
     if resuming and not engine.is_busy(session_id) and engine.last_seq(session_id) <= after:
         yield frames.done(session_id, after)
         return

@@ -131,9 +131,10 @@ def _parse_jwks(jwks: Mapping[str, Any]) -> dict[str, RSAPublicKey]:
 class CognitoVerifier:
     """Checks Cognito access and ID tokens against the pool's published RS256 keys.
 
-    Keys are cached. An unknown `kid` (Cognito rotated its keys) triggers one re-fetch, but at
-    most one per `min_refresh_interval_s`, so a flood of forged kids cannot hammer the JWKS URL.
-    Safe to share between threads.
+    Keys are cached. An unknown `kid` (Cognito rotated its keys) triggers one re-fetch, but the
+    JWKS URL is fetched at most once per `min_refresh_interval_s` (the first load counts), so a
+    flood of forged kids cannot hammer it. After a failed fetch the next try waits only
+    `retry_after_failure_s`. Safe to share between threads.
     """
 
     def __init__(

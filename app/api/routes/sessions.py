@@ -183,9 +183,9 @@ async def stream_message(
             await engine.set_model(user, session_id, body.model)
             start = engine.last_seq(session_id)
         await engine.send(user, session_id, body.message)
-        frames = turn_frames(engine, user, session_id, start, resuming=False)
+        frames = await turn_frames(engine, user, session_id, start, resuming=False)
     else:
-        frames = turn_frames(engine, user, session_id, resume_from, resuming=True)
+        frames = await turn_frames(engine, user, session_id, resume_from, resuming=True)
     return StreamingResponse(frames, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
@@ -204,7 +204,7 @@ async def follow_events(
     """Follow the current (or next) turn of a session; EventSource reconnects resume by
     Last-Event-ID."""
     start = _resume_point(last_event_id, after)
-    frames = turn_frames(
+    frames = await turn_frames(
         engine,
         user,
         session_id,
@@ -226,7 +226,7 @@ async def send_message(
         start = engine.last_seq(session_id)
     await engine.send(user, session_id, body.message)
     messages: list[dict[str, Any]] = []
-    async for chunk in turn_frames(engine, user, session_id, start, resuming=False):
+    async for chunk in await turn_frames(engine, user, session_id, start, resuming=False):
         if chunk.startswith(b"id:"):
             data = json.loads(chunk.split(b"data: ", 1)[1])
             if not data["type"].endswith("_delta"):
