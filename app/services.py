@@ -17,8 +17,6 @@ from app.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
-LOCAL_USER_EMAIL = "local@localhost"
-
 
 @dataclass
 class Services:

@@ -452,6 +452,20 @@ class CognitoClient:
             {"NotAuthorizedException": None},
         )
 
+    def email_for(self, access_token: str) -> str | None:
+        """The user's e-mail attribute (access tokens of some pools carry none)."""
+        if not access_token or len(access_token) > MAX_TOKEN_CHARS:
+            return None
+        response = self._call(
+            "GetUser",
+            lambda: self._boto.get_user(AccessToken=access_token),
+            {"NotAuthorizedException": None},
+        )
+        for attribute in (response or {}).get("UserAttributes", []):
+            if attribute.get("Name") == "email":
+                return str(attribute.get("Value", "")).lower() or None
+        return None
+
     def _call(
         self,
         operation: str,

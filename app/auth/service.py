@@ -36,21 +36,18 @@ class Auth:
             return user_id
         if self.verifier is None:
             raise Unauthorized("Sign-in is not configured.")
+        from app.auth.cognito import email_allowed, identity_from_claims
+
         claims = await asyncio.to_thread(self.verifier.verify, token, token_use="access")
-        sub = str(claims["sub"])
-        user = await asyncio.to_thread(self.store.ensure_external_user, sub, _email(claims))
-        if self.allowed_domains and not _domain_ok(user.email, self.allowed_domains):
-            raise Forbidden("This account's e-mail domain is not allowed here.")
+        sub, email = identity_from_claims(claims)
+        user = await asyncio.to_thread(self.store.ensure_external_user, sub, email)
+        if self.allowed_domains and not email_allowed(user.email, self.allowed_domains):
+            # Access tokens of e-mail-as-username pools carry no address: ask Cognito once.
+            if self.cognito is not None and not email:
+                real = await asyncio.to_thread(self.cognito.email_for, token)
+                if real:
+                    await asyncio.to_thread(self.store.set_email, user.id, real)
+                    user.email = real
+            if not email_allowed(user.email, self.allowed_domains):
+                raise Forbidden("This account's e-mail domain is not allowed here.")
         return user.id
-
-
-def _email(claims: dict[str, object]) -> str | None:
-    for key in ("email", "username", "cognito:username"):
-        value = claims.get(key)
-        if isinstance(value, str) and "@" in value:
-            return value
-    return None
-
-
-def _domain_ok(email: str, domains: tuple[str, ...]) -> bool:
-    return "@" in email and email.rsplit("@", 1)[1].lower() in domains

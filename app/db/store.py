@@ -70,6 +70,13 @@ class Store:
                 db.refresh(user)
             return user
 
+    def set_email(self, user_id: str, email: str) -> None:
+        with Session(self.engine) as db:
+            db.execute(
+                update(User).where(col(User.id) == user_id).values(email=email.strip().lower())
+            )
+            db.commit()
+
     def add_refresh_token(self, token: RefreshToken) -> None:
         with Session(self.engine) as db:
             db.add(token)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,18 @@ from playwright.sync_api import Page, expect
 from tests.browser.conftest import ARTIFACTS, RunningApp
 
 pytestmark = pytest.mark.browser
+
+
+def sign_up(page: Page, email: str, password: str = "correct horse battery") -> None:
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r".*/login$"))
+    page.locator("#to-signup").click()
+    expect(page.locator("#password2")).to_be_visible()  # the sign-up form, not the sign-in one
+    page.locator("#email").fill(email)
+    page.locator("#password").fill(password)
+    page.locator("#password2").fill(password)
+    page.locator("#sign-up").click()
+    expect(page.locator("#new-session")).to_be_visible(timeout=20_000)
 
 
 def send(page: Page, text: str) -> None:
@@ -22,7 +35,7 @@ def project_files(app: RunningApp, name: str) -> list[Path]:
 
 
 def test_prompt_streams_the_answer(page: Page) -> None:
-    page.goto("/")
+    sign_up(page, "streamer@example.com")
     expect(page.locator("#demo-banner")).to_be_visible()
     page.locator("#new-session").click()
     send(page, "echo hello from the browser")
@@ -35,7 +48,7 @@ def test_prompt_streams_the_answer(page: Page) -> None:
 
 
 def test_approve_a_write_then_deny_another(page: Page, reflex_app: RunningApp) -> None:
-    page.goto("/")
+    sign_up(page, "approver@example.com")
     page.locator("#new-session").click()
     send(page, "write approved.txt")
     card = page.locator(".approval")

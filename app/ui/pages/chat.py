@@ -8,6 +8,7 @@ from app.ui.components.approvals import approvals
 from app.ui.components.composer import composer
 from app.ui.components.conversation import conversation
 from app.ui.components.sidebar import sidebar
+from app.ui.state.base import BaseState
 from app.ui.state.chat import ChatState
 from app.ui.state.sessions import SessionsState
 
@@ -21,6 +22,28 @@ def _header() -> rx.Component:
         rx.cond(ChatState.status != "", rx.badge(ChatState.status, id="status", variant="soft")),
         rx.text(ChatState.cost, font_size="0.8em", color=rx.color("gray", 10)),
         rx.color_mode.button(size="1", variant="ghost"),
+        rx.menu.root(
+            rx.menu.trigger(
+                rx.button(
+                    rx.icon("user", size=14),
+                    BaseState.email,
+                    variant="ghost",
+                    size="1",
+                    id="user-menu",
+                )
+            ),
+            rx.menu.content(
+                rx.menu.item("Sign out", on_click=BaseState.sign_out, id="sign-out-item")
+            ),
+        ),
+        rx.icon_button(
+            rx.icon("log_out", size=14),
+            on_click=BaseState.sign_out,
+            variant="ghost",
+            size="1",
+            id="sign-out",
+            title="Sign out",
+        ),
         padding="0.6em 1em",
         border_bottom=f"1px solid {rx.color('gray', 5)}",
         width="100%",

@@ -1,18 +1,209 @@
-"""The state every page inherits: who the user is."""
+"""Sign-in state every page inherits: who the user is, from a verified token only.
+
+Tokens live in the browser's localStorage (so a reload keeps the user signed in); the user id
+is a backend-only var set after the server verified the token. A background task refreshes the
+access token before it expires and sends the user to the sign-in page when that fails.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from typing import Any
+
 import reflex as rx
 
-from app.services import LOCAL_USER_EMAIL, services
+from app.auth.local import TokenPair
+from app.errors import AppError, Unauthorized
+from app.services import services
+
+REFRESH_MARGIN_S = 300  # refresh this long before the access token expires
 
 
 class BaseState(rx.State):
+    access_token: str = rx.LocalStorage("", name="aw_access")
+    refresh_token: str = rx.LocalStorage("", name="aw_refresh")
+    expires_at: str = rx.LocalStorage("0", name="aw_expires")
+    email: str = ""
+    auth_error: str = ""
+    auth_notice: str = ""
     _user_id: str = ""
+    _refresher_running: bool = False
 
     @property
     def user_id(self) -> str:
-        """The signed-in user's id (the single local user until sign-in lands)."""
         if not self._user_id:
-            self._user_id = services().store.ensure_user(LOCAL_USER_EMAIL).id
+            raise Unauthorized("Sign in first.")
         return self._user_id
+
+    @rx.var
+    def signed_in(self) -> bool:
+        return bool(self.email)
+
+    @rx.event
+    async def require_sign_in(self) -> Any:
+        """on_load of protected pages: verify (refreshing if needed) or go to sign-in."""
+        if await self._verify():
+            return BaseState.keep_fresh
+        return rx.redirect("/login")
+
+    @rx.event
+    async def redirect_if_signed_in(self) -> Any:
+        if await self._verify():
+            return rx.redirect("/")
+        return None
+
+    @rx.event
+    async def sign_in(self, form: dict[str, Any]) -> Any:
+        auth = services().auth
+        email, password = str(form.get("email", "")), str(form.get("password", ""))
+        try:
+            if auth.local is not None:
+                tokens = await auth.local.sign_in(
+                    email, password, client=self.router.session.client_ip
+                )
+                self._store(tokens.access_token, tokens.refresh_token, tokens.expires_in)
+            else:
+                assert auth.cognito is not None
+                ct = await asyncio.to_thread(auth.cognito.sign_in, email, password)
+                self._store(ct.access_token, ct.refresh_token, ct.expires_in)
+        except AppError as error:
+            self.auth_error = error.message
+            return None
+        self.auth_error = ""
+        if await self._verify():
+            return [rx.redirect("/"), BaseState.keep_fresh]
+        return None
+
+    @rx.event
+    async def sign_up(self, form: dict[str, Any]) -> Any:
+        auth = services().auth
+        email, password = str(form.get("email", "")), str(form.get("password", ""))
+        if password != str(form.get("password2", password)):
+            self.auth_error = "The two passwords differ."
+            return None
+        try:
+            if auth.local is not None:
+                await asyncio.to_thread(auth.local.sign_up, email, password)
+            else:
+                assert auth.cognito is not None
+                await asyncio.to_thread(auth.cognito.sign_up, email, password)
+                self.auth_error = ""
+                self.auth_notice = f"We sent a code to {email.strip()}: enter it to confirm."
+                return rx.redirect(f"/confirm?email={email.strip()}")
+        except AppError as error:
+            self.auth_error = error.message
+            return None
+        return BaseState.sign_in({"email": email, "password": password})
+
+    @rx.event
+    async def confirm(self, form: dict[str, Any]) -> Any:
+        cognito = services().auth.cognito
+        if cognito is None:
+            return rx.redirect("/login")
+        try:
+            await asyncio.to_thread(
+                cognito.confirm_sign_up,
+                str(form.get("email", "")),
+                str(form.get("code", "")).strip(),
+            )
+        except AppError as error:
+            self.auth_error = error.message
+            return None
+        self.auth_error = ""
+        self.auth_notice = "Your e-mail is confirmed: sign in."
+        return rx.redirect("/login")
+
+    @rx.event
+    async def sign_out(self) -> Any:
+        auth = services().auth
+        try:
+            if auth.local is not None and self.refresh_token:
+                await asyncio.to_thread(auth.local.sign_out, self.refresh_token)
+            elif auth.cognito is not None and self.access_token:
+                await asyncio.to_thread(auth.cognito.sign_out, self.access_token)
+        except AppError:
+            pass  # signing out locally still happens below
+        self._clear()
+        return rx.redirect("/login")
+
+    @rx.event(background=True)
+    async def keep_fresh(self) -> Any:
+        """Refresh the access token shortly before it expires, for as long as the page is open."""
+        async with self:
+            if self._refresher_running:
+                return
+            self._refresher_running = True
+        try:
+            while True:
+                async with self:
+                    wait = float(self.expires_at or 0) - time.time() - REFRESH_MARGIN_S
+                    signed_in = bool(self._user_id)
+                if not signed_in:
+                    return
+                await asyncio.sleep(max(wait, 1.0))
+                async with self:
+                    if (
+                        float(self.expires_at or 0) - time.time() <= REFRESH_MARGIN_S
+                        and not await self._refresh_tokens()
+                    ):
+                        self._clear()
+                        self.auth_error = "Your sign-in expired; please sign in again."
+                        yield rx.redirect("/login")
+                        return
+        finally:
+            async with self:
+                self._refresher_running = False
+
+    async def _verify(self) -> bool:
+        """Is the stored access token valid (refreshing it if it is about to expire)?"""
+        if not self.access_token:
+            return False
+        if (
+            float(self.expires_at or 0) - time.time() <= REFRESH_MARGIN_S
+            and not await self._refresh_tokens()
+        ):
+            self._clear()
+            return False
+        try:
+            user_id = await services().auth.user_id_for(self.access_token)
+            user = await asyncio.to_thread(services().store.get_user, user_id)
+        except AppError:
+            self._clear()
+            return False
+        if self._user_id and self._user_id != user_id:
+            self._forget_views()
+        self._user_id, self.email = user_id, user.email
+        return True
+
+    async def _refresh_tokens(self) -> bool:
+        auth = services().auth
+        try:
+            if auth.local is not None:
+                tokens: TokenPair = await asyncio.to_thread(auth.local.refresh, self.refresh_token)
+                self._store(tokens.access_token, tokens.refresh_token, tokens.expires_in)
+            else:
+                assert auth.cognito is not None
+                ct = await asyncio.to_thread(auth.cognito.refresh, self.refresh_token)
+                self._store(ct.access_token, ct.refresh_token, ct.expires_in)
+        except AppError:
+            return False
+        return True
+
+    def _store(self, access: str, refresh: str, expires_in: int) -> None:
+        self.access_token, self.refresh_token = access, refresh
+        self.expires_at = str(int(time.time()) + expires_in)
+
+    def _clear(self) -> None:
+        self.access_token = self.refresh_token = ""
+        self.expires_at = "0"
+        self._user_id = self.email = ""
+        self._forget_views()
+
+    def _forget_views(self) -> None:
+        """Nothing a signed-out (or other) user saw stays in this browser's state."""
+        pending = list(self.substates.values())
+        while pending:
+            state = pending.pop()
+            state.reset()
+            pending.extend(state.substates.values())

@@ -88,6 +88,7 @@ class ChatState(BaseState):
             page = await engine.history(self.user_id, session_id, limit=100)
             pending = await engine.pending_approvals(self.user_id, session_id)
         except AppError as error:
+            self.reset()
             self.error = error.message
             return False
         self.session_id, self.title, self.model, self.mode = row.id, row.title, row.model, row.mode
