@@ -73,6 +73,7 @@ def frame_data(event: Event, session_id: str) -> dict[str, Any]:
         case _:
             data = {"type": event.type, **d}
     data["seq"] = event.seq
+    data["ts"] = event.ts
     return data
 
 
