@@ -13,6 +13,9 @@ from typing import Any
 
 Block = dict[str, str]
 
+# Events that become (or change) a block of the conversation.
+BLOCK_EVENTS = ("user_message", "text", "thinking", "tool_use", "tool_result", "result", "error")
+
 _LONG_OUTPUT = 1200  # characters of tool output shown before "show more"
 
 
@@ -34,6 +37,7 @@ def tool_block(
         "style": _style(name),
         "summary": summarise(name, tool_input),
         "detail": detail(name, tool_input),
+        "input_json": json.dumps(tool_input) if name == "TodoWrite" else "",
         "result": "",
         "result_short": "",
         "is_error": "",
@@ -187,3 +191,23 @@ def before_last_prompt(blocks: list[Block]) -> list[Block]:
         if blocks[index]["kind"] == "user":
             return blocks[:index]
     return blocks
+
+
+def todo_items(tool_input: dict[str, Any]) -> list[Block]:
+    """A TodoWrite call's list, for the checklist that updates in place."""
+    return [
+        {
+            "content": str(t.get("content", "")),
+            "status": str(t.get("status", "pending")),
+            "active": str(t.get("activeForm", "")),
+        }
+        for t in tool_input.get("todos") or []
+    ]
+
+
+def latest_todos(blocks: list[Block]) -> list[Block]:
+    """The checklist as the last TodoWrite in these blocks left it."""
+    for block in reversed(blocks):
+        if block.get("name") == "TodoWrite":
+            return todo_items(json.loads(block.get("input_json", "{}")))
+    return []

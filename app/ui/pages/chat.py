@@ -1,4 +1,5 @@
-"""The main page: rail, conversation, composer."""
+"""The main page: left rail, conversation, composer; a header with the user, project,
+connection state, model and permission mode."""
 
 from __future__ import annotations
 
@@ -6,35 +7,88 @@ import reflex as rx
 
 from app.ui.components.approvals import approvals
 from app.ui.components.composer import composer
-from app.ui.components.conversation import conversation
+from app.ui.components.conversation import conversation, todo_panel
 from app.ui.components.sidebar import sidebar
 from app.ui.state.base import BaseState
 from app.ui.state.chat import ChatState
 from app.ui.state.sessions import SessionsState
 
+BORDER = f"1px solid {rx.color('gray', 5)}"
+
+
+def _connection() -> rx.Component:
+    return rx.cond(
+        rx.State.is_hydrated,
+        rx.tooltip(
+            rx.box(
+                width="8px",
+                height="8px",
+                border_radius="50%",
+                background=rx.color("green", 9),
+                id="connected",
+            ),
+            content="Connected",
+        ),
+        rx.tooltip(
+            rx.box(width="8px", height="8px", border_radius="50%", background=rx.color("amber", 9)),
+            content="Connecting…",
+        ),
+    )
+
 
 def _header() -> rx.Component:
     return rx.hstack(
-        rx.heading("Agent Web", size="4"),
-        rx.text(ChatState.title, color=rx.color("gray", 11), trim="both", no_of_lines=1),
-        rx.spacer(),
-        rx.cond(ChatState.model != "", rx.badge(ChatState.model, variant="outline")),
-        rx.cond(ChatState.status != "", rx.badge(ChatState.status, id="status", variant="soft")),
-        rx.text(ChatState.cost, font_size="0.8em", color=rx.color("gray", 10)),
-        rx.color_mode.button(size="1", variant="ghost"),
-        rx.menu.root(
-            rx.menu.trigger(
-                rx.button(
-                    rx.icon("user", size=14),
-                    BaseState.email,
-                    variant="ghost",
+        rx.icon_button(
+            rx.icon("menu"),
+            variant="ghost",
+            on_click=SessionsState.toggle_rail,
+            display=["flex", "flex", "none"],
+            id="open-rail",
+        ),
+        rx.heading("Agent Web", size="4", display=["none", "block"]),
+        _connection(),
+        rx.cond(
+            ChatState.project != "",
+            rx.badge(rx.icon("folder", size=12), ChatState.project, variant="soft", id="project"),
+        ),
+        rx.text(
+            ChatState.title,
+            color=rx.color("gray", 11),
+            trim="both",
+            no_of_lines=1,
+            flex="1",
+            id="title",
+        ),
+        rx.cond(
+            ChatState.session_id != "",
+            rx.hstack(
+                rx.select(
+                    ChatState.models,
+                    value=ChatState.model,
+                    on_change=ChatState.change_model,
                     size="1",
-                    id="user-menu",
-                )
+                    id="model-picker",
+                ),
+                rx.select(
+                    ChatState.modes,
+                    value=ChatState.mode,
+                    on_change=ChatState.change_mode,
+                    size="1",
+                    id="mode-picker",
+                ),
+                rx.text(ChatState.cost, size="1", color=rx.color("gray", 10), id="session-cost"),
+                spacing="2",
+                align="center",
+                display=["none", "none", "flex"],
             ),
-            rx.menu.content(
-                rx.menu.item("Sign out", on_click=BaseState.sign_out, id="sign-out-item")
-            ),
+        ),
+        rx.color_mode.button(size="1", variant="ghost"),
+        rx.text(
+            BaseState.email,
+            size="1",
+            color=rx.color("gray", 11),
+            display=["none", "block"],
+            id="user-email",
         ),
         rx.icon_button(
             rx.icon("log_out", size=14),
@@ -44,10 +98,11 @@ def _header() -> rx.Component:
             id="sign-out",
             title="Sign out",
         ),
-        padding="0.6em 1em",
-        border_bottom=f"1px solid {rx.color('gray', 5)}",
+        padding="0.5em 1em",
+        border_bottom=BORDER,
         width="100%",
         align="center",
+        spacing="3",
     )
 
 
@@ -66,41 +121,92 @@ def _demo_banner() -> rx.Component:
     )
 
 
-def chat_page() -> rx.Component:
-    return rx.hstack(
-        rx.box(
-            sidebar(),
-            width="280px",
-            height="100vh",
-            border_right=f"1px solid {rx.color('gray', 5)}",
-            display=["none", "none", "block"],
+def _error() -> rx.Component:
+    return rx.cond(
+        ChatState.error != "",
+        rx.callout(
+            rx.hstack(
+                rx.text(ChatState.error, flex="1"),
+                rx.icon_button(
+                    rx.icon("x", size=12),
+                    size="1",
+                    variant="ghost",
+                    on_click=ChatState.dismiss_error,
+                ),
+            ),
+            icon="triangle_alert",
+            color_scheme="red",
+            id="error",
+            width="100%",
         ),
+    )
+
+
+def _empty() -> rx.Component:
+    return rx.cond(
+        ChatState.session_id == "",
+        rx.center(
+            rx.vstack(
+                rx.heading("Start a session", size="5"),
+                rx.text(
+                    "Type a prompt below, or pick a session on the left.",
+                    color=rx.color("gray", 10),
+                ),
+                align="center",
+            ),
+            padding_y="4em",
+            width="100%",
+        ),
+    )
+
+
+def chat_page() -> rx.Component:
+    rail = rx.box(
+        sidebar(),
+        width="300px",
+        min_width="300px",
+        height="100vh",
+        border_right=BORDER,
+        display=["none", "none", "block"],
+    )
+    drawer = rx.drawer.root(
+        rx.drawer.overlay(),
+        rx.drawer.portal(
+            rx.drawer.content(
+                sidebar(), width="85vw", height="100%", background=rx.color("gray", 1)
+            )
+        ),
+        open=SessionsState.rail_open,
+        on_open_change=SessionsState.set_rail_open,
+        direction="left",
+    )
+    return rx.hstack(
+        rx.connection_banner(),
+        rail,
+        drawer,
         rx.vstack(
             _header(),
             rx.vstack(
                 _demo_banner(),
-                rx.cond(
-                    ChatState.error != "",
-                    rx.callout(
-                        ChatState.error,
-                        icon="triangle_alert",
-                        color_scheme="red",
-                        id="error",
-                        width="100%",
-                    ),
-                ),
+                _empty(),
                 conversation(),
                 approvals(),
+                _error(),
                 padding="1em",
                 width="100%",
-                max_width="900px",
+                max_width="920px",
                 margin_x="auto",
                 flex="1",
                 overflow_y="auto",
                 id="scroller",
             ),
             rx.box(
-                composer(), padding="0.75em 1em", width="100%", max_width="900px", margin_x="auto"
+                todo_panel(),
+                composer(),
+                padding="0.5em 1em 0.75em",
+                width="100%",
+                max_width="920px",
+                margin_x="auto",
             ),
             height="100vh",
             flex="1",

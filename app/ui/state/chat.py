@@ -1,13 +1,16 @@
 """The conversation view's state: one session, its blocks, the live stream and approvals.
 
 Streaming follows the engine in a background task that reads events outside the state lock and
-enters it only to apply a batch (at most one UI update per ~50 ms).
+enters it only to apply a batch (at most one UI update per ~50 ms). Finished blocks are appended
+once; the text being written lives in its own small var.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 import reflex as rx
@@ -23,6 +26,53 @@ logger = logging.getLogger(__name__)
 
 BATCH_INTERVAL_S = 0.05
 RECHECK_S = 30.0  # a follower with nothing to do checks whether it is still wanted
+HISTORY_PAGE = 100
+MODES = ["default", "acceptEdits", "plan", "bypassPermissions"]
+
+
+@dataclass
+class Question:
+    question: str = ""
+    header: str = ""
+    options: list[str] = field(default_factory=list)
+    multi: bool = False
+
+
+@dataclass
+class Pending:
+    """A permission request as the approval card shows it."""
+
+    request_id: str = ""
+    tool_name: str = ""
+    kind: str = "tool"
+    summary: str = ""
+    detail: str = ""
+    plan: str = ""
+    rules: str = ""
+    questions: list[Question] = field(default_factory=list)
+
+
+def pending_view(data: dict[str, Any]) -> Pending:
+    tool_input = data.get("input") or {}
+    questions = [
+        Question(
+            question=str(q.get("question", "")),
+            header=str(q.get("header", "")),
+            options=[str(o.get("label", "")) for o in q.get("options") or []],
+            multi=bool(q.get("multiSelect")),
+        )
+        for q in tool_input.get("questions") or []
+    ]
+    return Pending(
+        request_id=data["request_id"],
+        tool_name=data["tool_name"],
+        kind=data.get("kind", "tool"),
+        summary=view.summarise(data["tool_name"], tool_input),
+        detail=view.detail(data["tool_name"], tool_input),
+        plan=str(tool_input.get("plan", "")),
+        rules=", ".join(data.get("suggestions") or []),
+        questions=questions,
+    )
 
 
 class ChatState(BaseState):
@@ -31,12 +81,19 @@ class ChatState(BaseState):
     model: str = ""
     mode: str = "default"
     status: str = ""
+    live: bool = False
     blocks: list[dict[str, str]] = []
     streaming_text: str = ""
-    pending: list[dict[str, Any]] = []
+    pending: list[Pending] = []
+    todos: list[dict[str, str]] = []
+    expanded: list[str] = []
+    answers: dict[str, str] = {}
     error: str = ""
     cost: str = ""
+    project: str = ""
+    models: list[str] = []
     history_before: int = 0
+    loading_older: bool = False
     deny_reason: str = ""
     _last_seq: int = 0
     _generation: int = 0
@@ -44,6 +101,12 @@ class ChatState(BaseState):
     @rx.var
     def busy(self) -> bool:
         return self.status in ("running", "waiting", "starting")
+
+    @rx.var
+    def modes(self) -> list[str]:
+        return MODES
+
+    # --- opening and creating -----------------------------------------------------------
 
     @rx.event
     async def open_session(self, session_id: str) -> Any:
@@ -54,8 +117,17 @@ class ChatState(BaseState):
 
     @rx.event
     async def new_session(self) -> Any:
-        if await self._create():
-            return ChatState.follow
+        from app.ui.state.workspace import WorkspaceState
+
+        workspace = await self.get_state(WorkspaceState)
+        if await self._create(workspace.project_id):
+            return [ChatState.follow, _refresh_rail()]
+        return None
+
+    @rx.event
+    async def new_session_in(self, project_id: str) -> Any:
+        if await self._create(project_id):
+            return [ChatState.follow, _refresh_rail()]
         return None
 
     @rx.event
@@ -71,11 +143,31 @@ class ChatState(BaseState):
             await services().engine.send(self.user_id, self.session_id, text)
         except AppError as error:
             self.error = error.message
-        return ChatState.follow if created else None
+            return None
+        return [ChatState.follow, _refresh_rail()] if created else _refresh_rail()
 
-    async def _create(self) -> bool:
+    @rx.event
+    async def load_older(self) -> None:
+        """The previous page of history, above what is shown."""
+        if not self.history_before or self.loading_older:
+            return
+        self.loading_older = True
         try:
-            row = await services().engine.create_session(self.user_id)
+            page = await services().engine.history(
+                self.user_id, self.session_id, before=self.history_before, limit=HISTORY_PAGE
+            )
+        except AppError as error:
+            self.error = error.message
+        else:
+            self.blocks = view.from_history(page.messages) + self.blocks
+            self.history_before = page.before or 0
+        self.loading_older = False
+
+    async def _create(self, project_id: str | None = None) -> bool:
+        try:
+            row = await services().engine.create_session(
+                self.user_id, project_id=project_id or None
+            )
         except AppError as error:
             self.error = error.message
             return False
@@ -85,28 +177,39 @@ class ChatState(BaseState):
         engine = services().engine
         try:
             row = await engine.get_session(self.user_id, session_id)
-            page = await engine.history(self.user_id, session_id, limit=100)
+            page = await engine.history(self.user_id, session_id, limit=HISTORY_PAGE)
             pending = await engine.pending_approvals(self.user_id, session_id)
+            project = await asyncio.to_thread(
+                services().store.get_project, user_id=self.user_id, project_id=row.project_id
+            )
         except AppError as error:
             self.reset()
             self.error = error.message
             return False
         self.session_id, self.title, self.model, self.mode = row.id, row.title, row.model, row.mode
-        self.status = row.status
+        self.status, self.live = row.status, engine.is_live(row.id)
         self.cost = f"${row.cost_usd:.4f}"
+        self.project = project.name
+        self.models = list(services().settings.models)
+        if row.model and row.model not in self.models:
+            self.models = [row.model, *self.models]
         resume_at = engine.resume_point(session_id)
         blocks = view.from_history(page.messages)
         if resume_at < engine.last_seq(session_id):
             blocks = view.before_last_prompt(blocks)  # the running turn replays from the log
         self.blocks = blocks
+        self.todos = view.latest_todos(blocks)
         self.history_before = page.before or 0
-        self.pending = pending
+        self.pending = [pending_view(p) for p in pending]
         self.streaming_text = ""
+        self.expanded, self.answers = [], {}
         self.error = (row.error or "") if row.status == "failed" else ""
         # Follow only events newer than what the history shows: nothing doubled.
         self._last_seq = resume_at
         self._generation += 1
         return True
+
+    # --- controls -----------------------------------------------------------------------
 
     @rx.event
     async def stop(self) -> None:
@@ -116,23 +219,88 @@ class ChatState(BaseState):
             self.error = error.message
 
     @rx.event
-    async def answer(self, request_id: str, decision: str) -> None:
-        """decision: allow | always | deny."""
-        answer = Answer(
-            allow=decision != "deny",
-            always=decision == "always",
-            message=self.deny_reason.strip() if decision == "deny" else "",
-        )
+    async def change_model(self, model: str) -> None:
         try:
-            await services().engine.answer(self.user_id, self.session_id, request_id, answer)
-            self.deny_reason = ""
+            await services().engine.set_model(self.user_id, self.session_id, model)
+            self.model = model
         except AppError as error:
             self.error = error.message
-            self.pending = [p for p in self.pending if p["request_id"] != request_id]
+
+    @rx.event
+    async def change_mode(self, mode: str) -> None:
+        try:
+            await services().engine.set_mode(self.user_id, self.session_id, mode)
+            self.mode = mode
+        except AppError as error:
+            self.error = error.message
+
+    @rx.event
+    def toggle(self, block_id: str) -> None:
+        """Show more / less of a long tool output."""
+        if block_id in self.expanded:
+            self.expanded = [b for b in self.expanded if b != block_id]
+        else:
+            self.expanded = [*self.expanded, block_id]
+
+    @rx.event
+    def dismiss_error(self) -> None:
+        self.error = ""
+
+    # --- approvals ----------------------------------------------------------------------
+
+    @rx.event
+    async def answer(self, request_id: str, decision: str) -> None:
+        """decision: allow | always | deny | keep_planning."""
+        message = ""
+        if decision == "deny":
+            message = self.deny_reason.strip()
+        elif decision == "keep_planning":
+            message = self.deny_reason.strip() or "Keep planning: the plan is not approved yet."
+        answer = Answer(
+            allow=decision in ("allow", "always"), always=decision == "always", message=message
+        )
+        await self._answer(request_id, answer)
+
+    @rx.event
+    async def answer_questions(self, request_id: str) -> None:
+        """Send the AskUserQuestion form: each question's chosen option(s)."""
+        request = next((p for p in self.pending if p.request_id == request_id), None)
+        if request is None:
+            return
+        missing = [q.question for q in request.questions if not self.answers.get(q.question)]
+        if missing:
+            self.error = f"Choose an answer for: {missing[0]}"
+            return
+        row = await asyncio.to_thread(
+            services().store.get_approval,
+            user_id=self.user_id,
+            session_id=self.session_id,
+            approval_id=request_id,
+        )
+        original = json.loads(row.input_json)
+        answers = {q.question: self.answers[q.question] for q in request.questions}
+        await self._answer(
+            request_id, Answer(allow=True, updated_input={**original, "answers": answers})
+        )
+
+    @rx.event
+    def choose(self, question: str, option: str) -> None:
+        self.answers = {**self.answers, question: option}
 
     @rx.event
     def set_deny_reason(self, value: str) -> None:
         self.deny_reason = value
+
+    async def _answer(self, request_id: str, answer: Answer) -> None:
+        try:
+            await services().engine.answer(self.user_id, self.session_id, request_id, answer)
+            self.deny_reason = ""
+            self.error = ""
+        except AppError as error:
+            self.error = error.message
+            self.pending = [p for p in self.pending if p.request_id != request_id]
+
+    # --- following the live stream ------------------------------------------------------
 
     @rx.event(background=True)
     async def follow(self) -> None:
@@ -150,8 +318,10 @@ class ChatState(BaseState):
                     async with self:
                         if self._generation != generation:
                             return
-                        self._apply(batch)
+                        rail_changed = self._apply(batch)
                         after = self._last_seq
+                    if rail_changed:
+                        yield _refresh_rail()
             except TimeoutError:
                 async with self:
                     if self._generation != generation:
@@ -159,44 +329,50 @@ class ChatState(BaseState):
             except StopAsyncIteration:
                 return
 
-    def _apply(self, batch: list[Event]) -> None:
+    def _apply(self, batch: list[Event]) -> bool:
+        """Fold a batch of events into the view; True if the session list should refresh."""
         blocks = self.blocks
-        changed = False
+        changed = rail = False
         for event in batch:
             data = event.to_dict()
             self._last_seq = event.seq
             if event.type == "text_delta":
                 if not data.get("parent_tool_use_id"):
                     self.streaming_text += data["text"]
-            elif event.type == "text":
-                self.streaming_text = ""
-                view.apply(blocks, data)
-                changed = True
             elif event.type == "permission_request":
-                self.pending = [*self.pending, data]
+                self.pending = [*self.pending, pending_view(data)]
             elif event.type == "permission_resolved":
-                self.pending = [p for p in self.pending if p["request_id"] != data["request_id"]]
+                self.pending = [p for p in self.pending if p.request_id != data["request_id"]]
             elif event.type == "status":
-                self._apply_status(data)
-            elif event.type in (
-                "user_message",
-                "thinking",
-                "tool_use",
-                "tool_result",
-                "result",
-                "error",
-            ):
+                rail = self._apply_status(data) or rail
+            elif event.type in view.BLOCK_EVENTS:
+                if event.type == "text":
+                    self.streaming_text = ""
                 view.apply(blocks, data)
                 changed = True
+                if event.type == "tool_use" and data["name"] == "TodoWrite":
+                    self.todos = view.todo_items(data["input"])
                 if event.type == "error":
                     self.error = data["message"]
+                if event.type == "result":
+                    rail = True
         if changed:
             self.blocks = blocks
+        return rail
 
-    def _apply_status(self, data: dict[str, Any]) -> None:
-        if "status" in data:
-            self.status = data["status"]
-            if self.status != "running":
-                self.streaming_text = ""
-        self.model = data.get("model", self.model)
-        self.mode = data.get("mode", self.mode)
+    def _apply_status(self, data: dict[str, Any]) -> bool:
+        if "status" not in data:
+            self.model = data.get("model", self.model)
+            self.mode = data.get("mode", self.mode)
+            return False
+        self.status = data["status"]
+        self.live = bool(data.get("live", self.live))
+        if self.status != "running":
+            self.streaming_text = ""
+        return self.status in ("waiting", "failed", "idle")
+
+
+def _refresh_rail() -> Any:
+    from app.ui.state.sessions import SessionsState
+
+    return SessionsState.refresh

@@ -1,7 +1,8 @@
-"""The session list in the left rail."""
+"""The session list in the left rail: search, paging, rename, delete."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import reflex as rx
@@ -17,42 +18,117 @@ PAGE_SIZE = 50
 class SessionsState(BaseState):
     items: list[dict[str, str]] = []
     total: int = 0
+    limit: int = PAGE_SIZE
     search: str = ""
     demo_model: bool = False
+    renaming: str = ""
+    rename_text: str = ""
+    deleting: str = ""
+    rail_open: bool = False
+
+    @rx.var
+    def has_more(self) -> bool:
+        return self.total > len(self.items)
 
     @rx.event
     async def load(self) -> Any:
-        """Page load: fill the rail, then open the most recent session (if any)."""
+        """Page load: fill the rail, then open the current or most recent session."""
+        if not self._user_id:
+            return None
         self.demo_model = services().settings.demo_model
         await self._refresh()
         chat = await self.get_state(ChatState)
-        if not chat.session_id and self.items:
-            return ChatState.open_session(self.items[0]["id"])
         if chat.session_id:
             return ChatState.open_session(chat.session_id)
+        if self.items:
+            return ChatState.open_session(self.items[0]["id"])
         return None
 
     @rx.event
     async def set_search(self, value: str) -> None:
         self.search = value
+        self.limit = PAGE_SIZE
         await self._refresh()
 
     @rx.event
     async def refresh(self) -> None:
         await self._refresh()
 
+    @rx.event
+    async def more(self) -> None:
+        self.limit += PAGE_SIZE
+        await self._refresh()
+
+    @rx.event
+    def toggle_rail(self) -> None:
+        self.rail_open = not self.rail_open
+
+    @rx.event
+    def set_rail_open(self, value: bool) -> None:
+        self.rail_open = value
+
+    @rx.event
+    def start_rename(self, session_id: str, title: str) -> None:
+        self.renaming, self.rename_text = session_id, title
+
+    @rx.event
+    def set_rename_text(self, value: str) -> None:
+        self.rename_text = value
+
+    @rx.event
+    async def finish_rename(self) -> Any:
+        session_id, self.renaming = self.renaming, ""
+        try:
+            await services().engine.rename_session(self.user_id, session_id, self.rename_text)
+        except AppError as error:
+            return rx.toast.error(error.message)
+        await self._refresh()
+        chat = await self.get_state(ChatState)
+        if chat.session_id == session_id:
+            chat.title = self.rename_text.strip()
+        return None
+
+    @rx.event
+    def ask_delete(self, session_id: str) -> None:
+        self.deleting = session_id
+
+    @rx.event
+    def cancel_delete(self) -> None:
+        self.deleting = ""
+
+    @rx.event
+    async def confirm_delete(self) -> Any:
+        session_id, self.deleting = self.deleting, ""
+        try:
+            await services().engine.delete_session(self.user_id, session_id)
+        except AppError as error:
+            return rx.toast.error(error.message)
+        await self._refresh()
+        chat = await self.get_state(ChatState)
+        if chat.session_id == session_id:
+            chat.reset()
+            if self.items:
+                return ChatState.open_session(self.items[0]["id"])
+        return None
+
     async def _refresh(self) -> None:
         try:
             rows, self.total = await services().engine.list_sessions(
-                self.user_id, limit=PAGE_SIZE, search=self.search
+                self.user_id, limit=self.limit, search=self.search
+            )
+            projects = await asyncio.to_thread(
+                lambda: services().store.list_projects(user_id=self.user_id)
             )
         except AppError:
             return
+        names = {p.id: p.name for p in projects}
         self.items = [
             {
                 "id": row.id,
                 "title": row.title or "New session",
                 "status": row.status,
+                "waiting": "1" if row.status == "waiting" else "",
+                "project": names.get(row.project_id, ""),
                 "cost": f"${row.cost_usd:.2f}",
                 "updated": row.updated_at.strftime("%d %b %H:%M"),
             }
