@@ -11,7 +11,6 @@ from app.ui.pages.auth import confirm_page, login_page, signup_page
 from app.ui.pages.chat import chat_page
 from app.ui.state.base import BaseState
 from app.ui.state.sessions import SessionsState
-from app.ui.state.workspace import WorkspaceState
 
 
 @contextlib.asynccontextmanager

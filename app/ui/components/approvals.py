@@ -68,7 +68,7 @@ def _tool_request(request: Pending) -> rx.Component:
     )
 
 
-def _question(request_id: rx.Var, question: Question) -> rx.Component:
+def _question(question: Question) -> rx.Component:
     return rx.vstack(
         rx.text(question.header, size="1", color=rx.color("gray", 10)),
         rx.text(question.question, weight="medium"),
@@ -90,7 +90,7 @@ def _question_request(request: Pending) -> rx.Component:
             rx.text("The agent has a question", weight="medium"),
             align="center",
         ),
-        rx.foreach(request.questions, lambda q: _question(request.request_id, q)),
+        rx.foreach(request.questions, _question),
         rx.hstack(
             rx.button(
                 "Answer",

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from typing import Any
 
 import reflex as rx
@@ -303,7 +304,7 @@ class ChatState(BaseState):
     # --- following the live stream ------------------------------------------------------
 
     @rx.event(background=True)
-    async def follow(self) -> None:
+    async def follow(self) -> AsyncIterator[Any]:
         async with self:
             generation, session_id, after = self._generation, self.session_id, self._last_seq
             user_id = self.user_id
