@@ -383,7 +383,7 @@ class SocketCounter:
 
     on: bool = False
     sockets: dict[str, str] = field(default_factory=dict)
-    extensions: set[str] = field(default_factory=set)
+    extensions: set[str] | None = None  # None until a handshake response was seen
     received: list[int] = field(default_factory=list)
     sent: list[int] = field(default_factory=list)
 
@@ -393,6 +393,7 @@ class SocketCounter:
     def handshake(self, params: dict[str, Any]) -> None:
         if params["requestId"] in self.sockets:
             headers = {k.lower(): v for k, v in params["response"]["headers"].items()}
+            self.extensions = self.extensions or set()
             self.extensions.add(headers.get("sec-websocket-extensions", ""))
 
     def frame(self, into: list[int], params: dict[str, Any]) -> None:
@@ -417,7 +418,7 @@ def measure_bytes(browser: Browser, app: App, args: argparse.Namespace) -> dict[
         cdp.send("Network.enable")  # before the page opens its socket, so it is seen created
         email = "bytes@bench.example"
         sign_up(page, email, PASSWORD)
-        with api_client(app, email) as api:
+        with contextlib.closing(api_client(app, email)) as api:
             open_new_session(page, api)
         counter.on = True
         turn_s = run_turn(page, "bench bytes", args.bytes_tokens, 120)
@@ -439,7 +440,9 @@ def measure_bytes(browser: Browser, app: App, args: argparse.Namespace) -> dict[
         "sent_frames": len(counter.sent),
         "text_chars": text_chars,
         "ratio": round(received / text_chars, 2),
-        "websocket_extensions": sorted(e for e in counter.extensions if e),
+        "websocket_extensions": (
+            None if counter.extensions is None else sorted(e for e in counter.extensions if e)
+        ),
     }
 
 
@@ -483,7 +486,8 @@ def report(latency: dict[str, Any], sockets: dict[str, Any], timing: dict[str, f
         f"  answer text {sockets['text_chars']:,} chars; ratio {sockets['ratio']}x   "
         f"target <= {TARGETS['bytes_ratio']:.0f}x ({'met' if ok_bytes else 'MISSED'})"
     )
-    ext = ", ".join(sockets["websocket_extensions"]) or "none"
+    extensions = sockets["websocket_extensions"]
+    ext = "handshake not seen" if extensions is None else ", ".join(extensions) or "none"
     print(f"  (payload sizes before websocket compression; negotiated extensions: {ext})")
     print()
     print(", ".join(f"{k} {v:.1f} s" for k, v in timing.items()))

@@ -1,0 +1,141 @@
+"""The conversation view in Chromium: stopping, reloading mid-stream, old sessions, long
+histories, questions and "always allow"."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlmodel import Session, select
+
+from app.db.engine import open_database
+from app.db.models import AgentSession, User
+from tests.browser.conftest import ARTIFACTS, RunningApp
+from tests.browser.test_chat import send, sign_up
+
+pytestmark = pytest.mark.browser
+WORD = re.compile(r"\bw(\d+)\b")
+
+
+def words_shown(page: Page) -> list[int]:
+    return [int(n) for n in WORD.findall(page.locator("#conversation").inner_text())]
+
+
+def test_stop_a_long_stream_and_go_on(page: Page) -> None:
+    sign_up(page, "stopper@example.com")
+    page.locator("#new-session").click()
+    send(page, "long story")
+    expect(page.locator("#streaming")).to_contain_text("w10")
+    page.locator("#stop").click()
+    expect(page.locator("#send")).to_be_visible()
+    shown = words_shown(page)
+    assert shown and max(shown) < 400, "the 400-word answer was cut short"
+    send(page, "echo still listening")
+    expect(page.locator(".msg-assistant").last).to_have_text("You said: still listening")
+
+
+def test_reload_mid_stream_continues_without_duplicates(page: Page) -> None:
+    sign_up(page, "reload-mid@example.com")
+    page.locator("#new-session").click()
+    send(page, "long story")
+    expect(page.locator("#streaming")).to_contain_text("w40")
+    page.reload()
+    expect(page.locator(".msg-assistant").last).to_contain_text("w400", timeout=30_000)
+    shown = words_shown(page)
+    assert shown == list(range(1, 401)), "every word once, in order"
+    assert page.locator(".msg-user").count() == 1
+    page.screenshot(path=str(ARTIFACTS / "after-reload.png"), full_page=True)
+
+
+def test_open_an_old_session_shows_its_history(page: Page) -> None:
+    sign_up(page, "historian@example.com")
+    page.locator("#new-session").click()
+    send(page, "echo the first conversation")
+    expect(page.locator(".msg-assistant").last).to_have_text("You said: the first conversation")
+    page.locator("#new-session").click()
+    expect(page.locator(".msg-user")).to_have_count(0)
+    send(page, "echo the second conversation")
+    expect(page.locator(".msg-assistant").last).to_have_text("You said: the second conversation")
+
+    page.locator(".session-item", has_text="echo the first conversation").locator(
+        ".session-title"
+    ).click()
+    expect(page.locator(".msg-assistant").last).to_have_text("You said: the first conversation")
+    expect(page.locator("#title")).to_have_text("echo the first conversation")
+    page.screenshot(path=str(ARTIFACTS / "sessions.png"), full_page=True)
+
+
+def test_a_5000_message_session_opens_on_its_latest_page(
+    page: Page, reflex_app: RunningApp
+) -> None:
+    sign_up(page, "long-history@example.com")
+    page.locator("#new-session").click()
+    expect(page.locator(".session-item")).to_have_count(1)
+    session_id, user_id = _latest_session(reflex_app, "long-history@example.com")
+    _write_transcript(reflex_app.data_dir / "homes" / user_id, session_id, messages=5000)
+
+    page.reload()
+    expect(page.locator(".msg-assistant").last).to_have_text("answer 2499")
+    assert page.locator(".msg").count() <= 120, "only the latest page is rendered"
+    page.locator("#load-older").click()
+    expect(page.locator(".msg-user", has_text="question 2400")).to_have_count(1)
+    expect(page.locator(".msg-assistant").last).to_have_text("answer 2499")
+
+
+def test_always_allow_shows_the_rule_it_adds(page: Page) -> None:
+    sign_up(page, "rules@example.com")
+    page.locator("#new-session").click()
+    send(page, "run bash mkdir -p made && echo ruled")
+    card = page.locator(".approval")
+    expect(card.locator(".rule")).to_contain_text("Bash(mkdir -p made && echo ruled)")
+    page.screenshot(path=str(ARTIFACTS / "always-allow.png"), full_page=True)
+    card.locator(".allow-always").click()
+    expect(page.locator(".msg-assistant").last).to_have_text("Output: ruled")
+    send(page, "run bash mkdir -p made && echo ruled")
+    expect(page.locator(".msg-assistant")).to_have_count(2)
+    expect(page.locator(".approval")).to_have_count(0)
+
+
+def test_ask_user_question_is_a_form(page: Page) -> None:
+    sign_up(page, "asked@example.com")
+    page.locator("#new-session").click()
+    send(page, "ask me something")
+    card = page.locator(".approval")
+    expect(card).to_contain_text("Which colour?")
+    card.get_by_text("Blue").click()
+    card.locator(".send-answers").click()
+    expect(page.locator(".msg-assistant").last).to_contain_text("Blue")
+
+
+def _latest_session(app: RunningApp, email: str) -> tuple[str, str]:
+    engine = open_database(f"sqlite:///{app.data_dir / 'app.db'}")
+    with Session(engine) as db:
+        user = db.exec(select(User).where(User.email == email)).one()
+        row = db.exec(select(AgentSession).where(AgentSession.user_id == user.id)).one()
+        row.has_transcript = True
+        db.add(row)
+        db.commit()
+        return row.id, user.id
+
+
+def _write_transcript(home: Path, session_id: str, messages: int) -> None:
+    folder = home / ".claude" / "projects" / "-synthetic"
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / f"{session_id}.jsonl").open("w") as f:
+        for i in range(messages // 2):
+            for kind, text in (("user", f"question {i}"), ("assistant", f"answer {i}")):
+                content = text if kind == "user" else [{"type": "text", "text": text}]
+                f.write(
+                    json.dumps(
+                        {
+                            "type": kind,
+                            "uuid": f"{kind}{i}",
+                            "sessionId": session_id,
+                            "message": {"role": kind, "content": content},
+                        }
+                    )
+                    + "\n"
+                )
