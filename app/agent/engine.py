@@ -448,8 +448,13 @@ class AgentEngine:
         async def can_use_tool(
             tool_name: str, tool_input: dict[str, Any], context: ToolPermissionContext
         ) -> PermissionResultAllow | PermissionResultDeny:
-            # "Always allow" must only ever change this session, never settings files on disk.
-            suggestions = [replace(s, destination="session") for s in context.suggestions]
+            # "Always allow" adds the CLI's suggested *rules*, to this session only: never a
+            # settings file on disk, and never a silent switch of mode or extra directories.
+            suggestions = [
+                replace(s, destination="session")
+                for s in context.suggestions
+                if s.type == "addRules"
+            ]
             answer = await self._ask(live, tool_name, tool_input, suggestions, context.tool_use_id)
             return approvals.to_result(answer, suggestions, tool_input)
 

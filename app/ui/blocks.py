@@ -20,7 +20,7 @@ _LONG_OUTPUT = 1200  # characters of tool output shown before "show more"
 
 
 def user_block(text: str) -> Block:
-    return {"kind": "user", "text": text}
+    return {"kind": "user", "text": text, "parent": ""}
 
 
 def text_block(text: str, parent: str | None = None) -> Block:
@@ -28,8 +28,9 @@ def text_block(text: str, parent: str | None = None) -> Block:
 
 
 def tool_block(
-    tool_id: str, name: str, tool_input: dict[str, Any], parent: str | None = None
+    tool_id: str, name: str, tool_input: dict[str, Any], parent: str | None = None, root: str = ""
 ) -> Block:
+    tool_input = relative_paths(tool_input, root)
     return {
         "kind": "tool",
         "id": tool_id,
@@ -61,17 +62,31 @@ def result_block(data: dict[str, Any]) -> Block:
     seconds = data.get("duration_ms", 0) / 1000
     return {
         "kind": "result",
+        "parent": "",
         "text": f"${data.get('cost_usd', 0):.4f} · {data.get('input_tokens', 0):,} in / "
         f"{data.get('output_tokens', 0):,} out tokens · {seconds:.1f} s",
     }
 
 
 def error_block(message: str) -> Block:
-    return {"kind": "error", "text": message}
+    return {"kind": "error", "text": message, "parent": ""}
 
 
 def note_block(message: str) -> Block:
-    return {"kind": "note", "text": message}
+    return {"kind": "note", "text": message, "parent": ""}
+
+
+def relative_paths(tool_input: dict[str, Any], root: str) -> dict[str, Any]:
+    """File paths shown relative to the project folder (the agent works there)."""
+    if not root:
+        return tool_input
+    prefix = root.rstrip("/") + "/"
+    return {
+        key: value.removeprefix(prefix)
+        if key in ("file_path", "path") and isinstance(value, str)
+        else value
+        for key, value in tool_input.items()
+    }
 
 
 def summarise(name: str, tool_input: dict[str, Any]) -> str:
@@ -137,7 +152,7 @@ def _style(name: str) -> str:
     return "command" if name == "Bash" else "other"
 
 
-def apply(blocks: list[Block], event: dict[str, Any]) -> None:
+def apply(blocks: list[Block], event: dict[str, Any], root: str = "") -> None:
     """Fold one finished-content event into the blocks, in place."""
     kind = event.get("type")
     if kind == "user_message":
@@ -145,10 +160,12 @@ def apply(blocks: list[Block], event: dict[str, Any]) -> None:
     elif kind == "text" and event["text"].strip():
         blocks.append(text_block(event["text"], event.get("parent_tool_use_id")))
     elif kind == "thinking":
-        blocks.append({"kind": "thinking", "text": event["text"]})
+        blocks.append({"kind": "thinking", "text": event["text"], "parent": ""})
     elif kind == "tool_use":
         blocks.append(
-            tool_block(event["id"], event["name"], event["input"], event.get("parent_tool_use_id"))
+            tool_block(
+                event["id"], event["name"], event["input"], event.get("parent_tool_use_id"), root
+            )
         )
     elif kind == "tool_result":
         _set_result(blocks, event["tool_use_id"], event["content"], event["is_error"])
@@ -158,7 +175,7 @@ def apply(blocks: list[Block], event: dict[str, Any]) -> None:
         blocks.append(error_block(event["message"]))
 
 
-def from_history(messages: Iterable[dict[str, Any]]) -> list[Block]:
+def from_history(messages: Iterable[dict[str, Any]], root: str = "") -> list[Block]:
     """Blocks for a page of history (see app.agent.history)."""
     blocks: list[Block] = []
     for message in messages:
@@ -170,9 +187,9 @@ def from_history(messages: Iterable[dict[str, Any]]) -> list[Block]:
                 else text_block(message["text"])
             )
         elif kind == "thinking":
-            blocks.append({"kind": "thinking", "text": message["text"]})
+            blocks.append({"kind": "thinking", "text": message["text"], "parent": ""})
         elif kind == "tool_use":
-            blocks.append(tool_block(message["id"], message["name"], message["input"]))
+            blocks.append(tool_block(message["id"], message["name"], message["input"], root=root))
         elif kind == "tool_result":
             _set_result(blocks, message["tool_use_id"], message["content"], message["is_error"])
     return blocks

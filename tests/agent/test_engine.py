@@ -91,7 +91,7 @@ async def test_answering_twice_or_unknown_request_is_an_error(
 
 async def test_always_allow_adds_a_visible_session_rule(engine: AgentEngine, store: Store) -> None:
     user_id, session, follow = await new_session(engine, store)
-    command = "mkdir -p made && echo first"
+    command = "touch made.txt"
     await engine.send(user_id, session.id, f"run bash {command}")
     request = (await follow.next_of("permission_request")).data
     assert request["suggestions"], "the CLI suggests a rule for Bash"
@@ -107,7 +107,7 @@ async def test_always_allow_adds_a_visible_session_rule(engine: AgentEngine, sto
     await engine.send(user_id, session.id, f"run bash {command}")
     await follow.turn_end()
     assert len(follow.of("permission_request")) == before
-    assert "Output: first" in follow.text()
+    assert follow.of("tool_result")[-1]["is_error"] is False
 
 
 async def test_deltas_join_to_the_final_text_and_result_has_cost(

@@ -320,12 +320,13 @@ def run_turn(page: Page, prompt: str, last_word: int, timeout_s: float) -> float
 def measure_latency(
     browser: Browser, app: App, clock: EmitClock, args: argparse.Namespace
 ) -> dict[str, Any]:
-    context, page = new_page(browser, app)
-    try:
+    with contextlib.ExitStack() as cleanup:
+        context, page = new_page(browser, app)
+        cleanup.callback(context.close)
         context.add_init_script(DOM_RECORDER)
         email = "latency@bench.example"
         sign_up(page, email, PASSWORD)
-        api = api_client(app, email)
+        api = cleanup.enter_context(contextlib.closing(api_client(app, email)))
 
         open_new_session(page, api)  # warm-up turn: CLI, engine and page code paths
         warmup_s = run_turn(page, "bench warm-up", args.warmup_tokens, 60)
@@ -347,9 +348,6 @@ def measure_latency(
             "({t: window.__bench.t, updates: window.__bench.updates,"
             " callbacks: window.__bench.callbacks})"
         )
-        api.close()
-    finally:
-        context.close()
 
     model = clock.times()
     engine = follower.times
@@ -509,7 +507,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--bytes-tokens", type=int, default=10_000, help="bytes answer length")
     parser.add_argument("--bytes-delay-ms", type=int, default=1, help="bytes pace per token")
     parser.add_argument(
-        "--deadline-s", type=int, default=240, help="abort (and clean up) after this long"
+        "--deadline-s", type=int, default=170, help="abort (and clean up) after this long"
     )
     args = parser.parse_args(argv)
     if min(args.tokens, args.warmup_tokens, args.bytes_tokens) < 1:

@@ -88,13 +88,17 @@ def test_a_5000_message_session_opens_on_its_latest_page(
 def test_always_allow_shows_the_rule_it_adds(page: Page) -> None:
     sign_up(page, "rules@example.com")
     page.locator("#new-session").click()
-    send(page, "run bash mkdir -p made && echo ruled")
+    send(page, "run bash touch ruled.txt")
     card = page.locator(".approval")
-    expect(card.locator(".rule")).to_contain_text("Bash(mkdir -p made && echo ruled)")
+    expect(card.locator(".rule")).to_have_text(
+        "Always allow adds the rule: allow Bash(touch ruled.txt)"
+    )
     page.screenshot(path=str(ARTIFACTS / "always-allow.png"), full_page=True)
     card.locator(".allow-always").click()
-    expect(page.locator(".msg-assistant").last).to_have_text("Output: ruled")
-    send(page, "run bash mkdir -p made && echo ruled")
+    expect(page.locator(".msg-assistant").last).to_have_text(
+        "Output: (Bash completed with no output)"
+    )
+    send(page, "run bash touch ruled.txt")
     expect(page.locator(".msg-assistant")).to_have_count(2)
     expect(page.locator(".approval")).to_have_count(0)
 

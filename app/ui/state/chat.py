@@ -53,8 +53,8 @@ class Pending:
     questions: list[Question] = field(default_factory=list)
 
 
-def pending_view(data: dict[str, Any]) -> Pending:
-    tool_input = data.get("input") or {}
+def pending_view(data: dict[str, Any], root: str = "") -> Pending:
+    tool_input = view.relative_paths(data.get("input") or {}, root)
     questions = [
         Question(
             question=str(q.get("question", "")),
@@ -98,6 +98,8 @@ class ChatState(BaseState):
     deny_reason: str = ""
     _last_seq: int = 0
     _generation: int = 0
+    _root: str = ""
+    _cost_usd: float = 0.0
 
     @rx.var
     def busy(self) -> bool:
@@ -160,7 +162,7 @@ class ChatState(BaseState):
         except AppError as error:
             self.error = error.message
         else:
-            self.blocks = view.from_history(page.messages) + self.blocks
+            self.blocks = view.from_history(page.messages, self._root) + self.blocks
             self.history_before = page.before or 0
         self.loading_older = False
 
@@ -189,19 +191,21 @@ class ChatState(BaseState):
             return False
         self.session_id, self.title, self.model, self.mode = row.id, row.title, row.model, row.mode
         self.status, self.live = row.status, engine.is_live(row.id)
+        self._cost_usd = row.cost_usd
         self.cost = f"${row.cost_usd:.4f}"
         self.project = project.name
+        self._root = str(engine.project_dir(self.user_id, row.project_id))
         self.models = list(services().settings.models)
         if row.model and row.model not in self.models:
             self.models = [row.model, *self.models]
         resume_at = engine.resume_point(session_id)
-        blocks = view.from_history(page.messages)
+        blocks = view.from_history(page.messages, self._root)
         if resume_at < engine.last_seq(session_id):
             blocks = view.before_last_prompt(blocks)  # the running turn replays from the log
         self.blocks = blocks
         self.todos = view.latest_todos(blocks)
         self.history_before = page.before or 0
-        self.pending = [pending_view(p) for p in pending]
+        self.pending = [pending_view(p, self._root) for p in pending]
         self.streaming_text = ""
         self.expanded, self.answers = [], {}
         self.error = (row.error or "") if row.status == "failed" else ""
@@ -341,7 +345,7 @@ class ChatState(BaseState):
                 if not data.get("parent_tool_use_id"):
                     self.streaming_text += data["text"]
             elif event.type == "permission_request":
-                self.pending = [*self.pending, pending_view(data)]
+                self.pending = [*self.pending, pending_view(data, self._root)]
             elif event.type == "permission_resolved":
                 self.pending = [p for p in self.pending if p.request_id != data["request_id"]]
             elif event.type == "status":
@@ -349,13 +353,15 @@ class ChatState(BaseState):
             elif event.type in view.BLOCK_EVENTS:
                 if event.type == "text":
                     self.streaming_text = ""
-                view.apply(blocks, data)
+                view.apply(blocks, data, self._root)
                 changed = True
                 if event.type == "tool_use" and data["name"] == "TodoWrite":
                     self.todos = view.todo_items(data["input"])
                 if event.type == "error":
                     self.error = data["message"]
                 if event.type == "result":
+                    self._cost_usd += float(data.get("cost_usd") or 0)
+                    self.cost = f"${self._cost_usd:.4f}"
                     rail = True
         if changed:
             self.blocks = blocks
