@@ -80,13 +80,17 @@ class EventLog:
         `interval`. The first event after a quiet spell goes out at once (no added latency);
         a fast stream is coalesced so a UI updates at most ~1/interval times a second."""
         batch: list[Event] = []
+        loop = asyncio.get_running_loop()
         async for event in self.follow(after):
             batch.append(event)
             if self.since(event.seq):
                 continue  # more already waiting: take them into this batch
+            started = loop.time()
             yield batch
             batch = []
-            await asyncio.sleep(interval)
+            # The interval counts from when the batch went out, so the time the reader spent
+            # applying it does not stretch the period.
+            await asyncio.sleep(max(0.0, started + interval - loop.time()))
         if batch:
             yield batch
 

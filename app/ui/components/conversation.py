@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from app.ui.state.chat import ChatState
+from app.ui.state.stream import streaming_view
 
 MONO = {"font_family": "var(--code-font-family, monospace)", "font_size": "0.8em"}
 
@@ -220,15 +221,7 @@ def conversation() -> rx.Component:
             ),
         ),
         rx.foreach(ChatState.blocks, _block),
-        rx.cond(
-            ChatState.streaming_text != "",
-            rx.box(
-                rx.text(ChatState.streaming_text, white_space="pre-wrap"),
-                id="streaming",
-                class_name="msg msg-streaming",
-                width="100%",
-            ),
-        ),
+        streaming_view(id="streaming", class_name="msg msg-streaming", width="100%"),
         rx.cond(
             ChatState.status == "running",
             rx.hstack(

@@ -21,7 +21,9 @@ from app.agent.events import Event
 from app.errors import AppError
 from app.services import services
 from app.ui import blocks as view
+from app.ui.state import stream
 from app.ui.state.base import BaseState
+from app.ui.state.stream import StreamState
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +86,6 @@ class ChatState(BaseState):
     status: str = ""
     live: bool = False
     blocks: list[dict[str, str]] = []
-    streaming_text: str = ""
     pending: list[Pending] = []
     todos: list[dict[str, str]] = []
     expanded: list[str] = []
@@ -206,7 +207,7 @@ class ChatState(BaseState):
         self.todos = view.latest_todos(blocks)
         self.history_before = page.before or 0
         self.pending = [pending_view(p, self._root) for p in pending]
-        self.streaming_text = ""
+        stream.clear(await self.get_state(StreamState))
         self.expanded, self.answers = [], {}
         self.error = (row.error or "") if row.status == "failed" else ""
         # Follow only events newer than what the history shows: nothing doubled.
@@ -323,7 +324,7 @@ class ChatState(BaseState):
                     async with self:
                         if self._generation != generation:
                             return
-                        rail_changed = self._apply(batch)
+                        rail_changed = self._apply(batch, await self.get_state(StreamState))
                         after = self._last_seq
                     if rail_changed:
                         yield _refresh_rail()
@@ -334,25 +335,29 @@ class ChatState(BaseState):
             except StopAsyncIteration:
                 return
 
-    def _apply(self, batch: list[Event]) -> bool:
+    def _apply(self, batch: list[Event], streaming: Any) -> bool:
         """Fold a batch of events into the view; True if the session list should refresh."""
         blocks = self.blocks
         changed = rail = False
+        pieces: list[str] = []
         for event in batch:
             data = event.to_dict()
             self._last_seq = event.seq
             if event.type == "text_delta":
                 if not data.get("parent_tool_use_id"):
-                    self.streaming_text += data["text"]
-            elif event.type == "permission_request":
+                    pieces.append(data["text"])
+                continue
+            stream.append(streaming, "".join(pieces))
+            pieces = []
+            if event.type == "permission_request":
                 self.pending = [*self.pending, pending_view(data, self._root)]
             elif event.type == "permission_resolved":
                 self.pending = [p for p in self.pending if p.request_id != data["request_id"]]
             elif event.type == "status":
-                rail = self._apply_status(data) or rail
+                rail = self._apply_status(data, streaming) or rail
             elif event.type in view.BLOCK_EVENTS:
-                if event.type == "text":
-                    self.streaming_text = ""
+                if event.type == "text" and not data.get("parent_tool_use_id"):
+                    stream.clear(streaming)
                 view.apply(blocks, data, self._root)
                 changed = True
                 if event.type == "tool_use" and data["name"] == "TodoWrite":
@@ -363,11 +368,12 @@ class ChatState(BaseState):
                     self._cost_usd += float(data.get("cost_usd") or 0)
                     self.cost = f"${self._cost_usd:.4f}"
                     rail = True
+        stream.append(streaming, "".join(pieces))
         if changed:
             self.blocks = blocks
         return rail
 
-    def _apply_status(self, data: dict[str, Any]) -> bool:
+    def _apply_status(self, data: dict[str, Any], streaming: Any) -> bool:
         if "status" not in data:
             self.model = data.get("model", self.model)
             self.mode = data.get("mode", self.mode)
@@ -375,7 +381,7 @@ class ChatState(BaseState):
         self.status = data["status"]
         self.live = bool(data.get("live", self.live))
         if self.status != "running":
-            self.streaming_text = ""
+            stream.clear(streaming)
         return self.status in ("waiting", "failed", "idle")
 
 

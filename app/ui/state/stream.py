@@ -1,0 +1,97 @@
+"""The text block being streamed, kept so each UI update carries only the new text.
+
+Reflex re-sends a changed var whole, so appending tokens to one string costs bytes quadratic
+in the answer's length. Here every batch of tokens goes into a fresh slot var and is never sent
+again; when the slots run out, they are folded into one slot of a second row (sent once more),
+and that row, when full, into `rest`. A 10,000-token answer thus costs about its own size on the
+socket (plus the finished block, sent once), instead of the square of it.
+
+The state is a direct child of the root state so the name in every delta stays short.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+SLOTS = 128  # per row; one slot per UI update (~50 ms), so a row holds ~6 s of streaming
+_ROW_NEW, _ROW_OLD = "n", "o"
+
+
+def _slot_fields() -> dict[str, Any]:
+    names = [f"{row}{i}" for row in (_ROW_OLD, _ROW_NEW) for i in range(SLOTS)]
+    annotations: dict[str, Any] = dict.fromkeys(names, str)
+    annotations.update(rest=str, active=bool, _new=int, _old=int)
+    return {
+        "__annotations__": annotations,
+        **dict.fromkeys(names, ""),
+        "rest": "",
+        "active": False,
+        "_new": 0,
+        "_old": 0,
+    }
+
+
+def _slot(state: Any, row: str, index: int) -> str:
+    return str(getattr(state, f"{row}{index}"))
+
+
+def append(state: Any, text: str) -> None:
+    """Add a batch of streamed text: one new slot, folding full rows first."""
+    if not text:
+        return
+    if state._new == SLOTS:
+        if state._old == SLOTS:
+            state.rest += "".join(_slot(state, _ROW_OLD, i) for i in range(SLOTS))
+            _clear_row(state, _ROW_OLD)
+            state._old = 0
+        setattr(
+            state,
+            f"{_ROW_OLD}{state._old}",
+            "".join(_slot(state, _ROW_NEW, i) for i in range(SLOTS)),
+        )
+        state._old += 1
+        _clear_row(state, _ROW_NEW)
+        state._new = 0
+    setattr(state, f"{_ROW_NEW}{state._new}", text)
+    state._new += 1
+    if not state.active:
+        state.active = True
+
+
+def clear(state: Any) -> None:
+    """The block is finished (or abandoned): empty only the slots that hold something."""
+    if not state.active:
+        return
+    for row, used in ((_ROW_NEW, state._new), (_ROW_OLD, state._old)):
+        for i in range(used):
+            setattr(state, f"{row}{i}", "")
+    state._new = state._old = 0
+    state.rest = ""
+    state.active = False
+
+
+def text(state: Any) -> str:
+    old = "".join(_slot(state, _ROW_OLD, i) for i in range(state._old))
+    new = "".join(_slot(state, _ROW_NEW, i) for i in range(state._new))
+    return state.rest + old + new
+
+
+def _clear_row(state: Any, row: str) -> None:
+    for i in range(SLOTS):
+        setattr(state, f"{row}{i}", "")
+
+
+StreamState: Any = type("StreamState", (rx.State,), {"__module__": __name__, **_slot_fields()})
+
+
+def streaming_view(**props: Any) -> rx.Component:
+    """The streamed text, oldest slot first, as plain text until the block is finished."""
+    parts = [StreamState.rest] + [
+        getattr(StreamState, f"{row}{i}") for row in (_ROW_OLD, _ROW_NEW) for i in range(SLOTS)
+    ]
+    return rx.cond(
+        StreamState.active,
+        rx.box(*[rx.el.span(part) for part in parts], white_space="pre-wrap", **props),
+    )
