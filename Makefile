@@ -47,5 +47,9 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
+## Streaming latency and websocket bytes, in the real app and browser (prints numbers).
+bench: setup browser
+	$(VENV)/bin/python -m tests.bench.bench_stream
+
 clean:
 	rm -rf $(VENV) $(TOOLS) .web

@@ -15,12 +15,16 @@ from typing import Any
 
 import reflex as rx
 
-SLOTS = 128  # per row; one slot per UI update (~50 ms), so a row holds ~6 s of streaming
+# One slot per UI update (~50 ms): the new row holds ~19 s of streaming before its text is
+# folded, once, into a slot of the old row (each of which holds a whole new row).
+NEW_SLOTS = 384
+OLD_SLOTS = 64
 _ROW_NEW, _ROW_OLD = "n", "o"
+_SIZE = {_ROW_NEW: NEW_SLOTS, _ROW_OLD: OLD_SLOTS}
 
 
 def _slot_fields() -> dict[str, Any]:
-    names = [f"{row}{i}" for row in (_ROW_OLD, _ROW_NEW) for i in range(SLOTS)]
+    names = [f"{row}{i}" for row in (_ROW_OLD, _ROW_NEW) for i in range(_SIZE[row])]
     annotations: dict[str, Any] = dict.fromkeys(names, str)
     annotations.update(rest=str, active=bool, _new=int, _old=int)
     return {
@@ -41,16 +45,13 @@ def append(state: Any, text: str) -> None:
     """Add a batch of streamed text: one new slot, folding full rows first."""
     if not text:
         return
-    if state._new == SLOTS:
-        if state._old == SLOTS:
-            state.rest += "".join(_slot(state, _ROW_OLD, i) for i in range(SLOTS))
+    if state._new == NEW_SLOTS:
+        if state._old == OLD_SLOTS:
+            state.rest += "".join(_slot(state, _ROW_OLD, i) for i in range(OLD_SLOTS))
             _clear_row(state, _ROW_OLD)
             state._old = 0
-        setattr(
-            state,
-            f"{_ROW_OLD}{state._old}",
-            "".join(_slot(state, _ROW_NEW, i) for i in range(SLOTS)),
-        )
+        folded = "".join(_slot(state, _ROW_NEW, i) for i in range(NEW_SLOTS))
+        setattr(state, f"{_ROW_OLD}{state._old}", folded)
         state._old += 1
         _clear_row(state, _ROW_NEW)
         state._new = 0
@@ -79,7 +80,7 @@ def text(state: Any) -> str:
 
 
 def _clear_row(state: Any, row: str) -> None:
-    for i in range(SLOTS):
+    for i in range(_SIZE[row]):
         setattr(state, f"{row}{i}", "")
 
 
@@ -89,7 +90,7 @@ StreamState: Any = type("StreamState", (rx.State,), {"__module__": __name__, **_
 def streaming_view(**props: Any) -> rx.Component:
     """The streamed text, oldest slot first, as plain text until the block is finished."""
     parts = [StreamState.rest] + [
-        getattr(StreamState, f"{row}{i}") for row in (_ROW_OLD, _ROW_NEW) for i in range(SLOTS)
+        getattr(StreamState, f"{row}{i}") for row in (_ROW_OLD, _ROW_NEW) for i in range(_SIZE[row])
     ]
     return rx.cond(
         StreamState.active,
