@@ -6,6 +6,7 @@ import reflex as rx
 
 from app.ui.state.chat import ChatState
 from app.ui.state.stream import streaming_view
+from app.ui.state.turns import turns_view
 
 MONO = {"font_family": "var(--code-font-family, monospace)", "font_size": "0.8em"}
 
@@ -220,7 +221,7 @@ def conversation() -> rx.Component:
                 align_self="center",
             ),
         ),
-        rx.foreach(ChatState.blocks, _block),
+        turns_view(_block),
         streaming_view(id="streaming", class_name="msg msg-streaming", width="100%"),
         rx.cond(
             ChatState.status == "running",

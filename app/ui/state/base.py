@@ -124,7 +124,7 @@ class BaseState(rx.State):
                 await asyncio.to_thread(auth.cognito.sign_out, self.access_token)
         except AppError:
             pass  # signing out locally still happens below
-        self._clear()
+        await self._clear()
         return rx.redirect("/login")
 
     @rx.event(background=True)
@@ -143,14 +143,16 @@ class BaseState(rx.State):
                     return
                 await asyncio.sleep(max(wait, 1.0))
                 async with self:
-                    if (
+                    expired = (
                         float(self.expires_at or 0) - time.time() <= REFRESH_MARGIN_S
                         and not await self._refresh_tokens()
-                    ):
-                        self._clear()
+                    )
+                    if expired:
+                        await self._clear()
                         self.auth_error = "Your sign-in expired; please sign in again."
-                        yield rx.redirect("/login")
-                        return
+                if expired:
+                    yield rx.redirect("/login")
+                    return
         finally:
             async with self:
                 self._refresher_running = False
@@ -163,16 +165,16 @@ class BaseState(rx.State):
             float(self.expires_at or 0) - time.time() <= REFRESH_MARGIN_S
             and not await self._refresh_tokens()
         ):
-            self._clear()
+            await self._clear()
             return False
         try:
             user_id = await services().auth.user_id_for(self.access_token)
             user = await asyncio.to_thread(services().store.get_user, user_id)
         except AppError:
-            self._clear()
+            await self._clear()
             return False
         if self._user_id and self._user_id != user_id:
-            self._forget_views()
+            await self._forget_views()
         self._user_id, self.email = user_id, user.email
         return True
 
@@ -194,15 +196,22 @@ class BaseState(rx.State):
         self.access_token, self.refresh_token = access, refresh
         self.expires_at = str(int(time.time()) + expires_in)
 
-    def _clear(self) -> None:
+    async def _clear(self) -> None:
         self.access_token = self.refresh_token = ""
         self.expires_at = "0"
         self._user_id = self.email = ""
-        self._forget_views()
+        await self._forget_views()
 
-    def _forget_views(self) -> None:
+    async def _forget_views(self) -> None:
         """Nothing a signed-out (or other) user saw stays in this browser's state."""
-        pending = list(self.substates.values())
+        from app.ui.state.stream import StreamState
+        from app.ui.state.turns import TurnsState
+
+        pending = [
+            *self.substates.values(),
+            await self.get_state(StreamState),
+            await self.get_state(TurnsState),
+        ]
         while pending:
             state = pending.pop()
             state.reset()

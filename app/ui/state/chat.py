@@ -21,9 +21,10 @@ from app.agent.events import Event
 from app.errors import AppError
 from app.services import services
 from app.ui import blocks as view
-from app.ui.state import stream
+from app.ui.state import stream, turns
 from app.ui.state.base import BaseState
 from app.ui.state.stream import StreamState
+from app.ui.state.turns import TurnsState
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,6 @@ class ChatState(BaseState):
     mode: str = "default"
     status: str = ""
     live: bool = False
-    blocks: list[dict[str, str]] = []
     pending: list[Pending] = []
     todos: list[dict[str, str]] = []
     expanded: list[str] = []
@@ -163,7 +163,9 @@ class ChatState(BaseState):
         except AppError as error:
             self.error = error.message
         else:
-            self.blocks = view.from_history(page.messages, self._root) + self.blocks
+            turns.prepend(
+                await self.get_state(TurnsState), view.from_history(page.messages, self._root)
+            )
             self.history_before = page.before or 0
         self.loading_older = False
 
@@ -187,7 +189,7 @@ class ChatState(BaseState):
                 services().store.get_project, user_id=self.user_id, project_id=row.project_id
             )
         except AppError as error:
-            self.reset()
+            await self.clear_view()
             self.error = error.message
             return False
         self.session_id, self.title, self.model, self.mode = row.id, row.title, row.model, row.mode
@@ -203,7 +205,7 @@ class ChatState(BaseState):
         blocks = view.from_history(page.messages, self._root)
         if resume_at < engine.last_seq(session_id):
             blocks = view.before_last_prompt(blocks)  # the running turn replays from the log
-        self.blocks = blocks
+        turns.show(await self.get_state(TurnsState), blocks)
         self.todos = view.latest_todos(blocks)
         self.history_before = page.before or 0
         self.pending = [pending_view(p, self._root) for p in pending]
@@ -214,6 +216,12 @@ class ChatState(BaseState):
         self._last_seq = resume_at
         self._generation += 1
         return True
+
+    async def clear_view(self) -> None:
+        """Show no session (deleted, not found, or someone else's)."""
+        self.reset()
+        stream.clear(await self.get_state(StreamState))
+        turns.show(await self.get_state(TurnsState), [])
 
     # --- controls -----------------------------------------------------------------------
 
@@ -324,7 +332,11 @@ class ChatState(BaseState):
                     async with self:
                         if self._generation != generation:
                             return
-                        rail_changed = self._apply(batch, await self.get_state(StreamState))
+                        rail_changed = self._apply(
+                            batch,
+                            await self.get_state(StreamState),
+                            await self.get_state(TurnsState),
+                        )
                         after = self._last_seq
                     if rail_changed:
                         yield _refresh_rail()
@@ -335,10 +347,9 @@ class ChatState(BaseState):
             except StopAsyncIteration:
                 return
 
-    def _apply(self, batch: list[Event], streaming: Any) -> bool:
+    def _apply(self, batch: list[Event], streaming: Any, conversation: Any) -> bool:
         """Fold a batch of events into the view; True if the session list should refresh."""
-        blocks = self.blocks
-        changed = rail = False
+        rail = False
         pieces: list[str] = []
         for event in batch:
             data = event.to_dict()
@@ -358,8 +369,7 @@ class ChatState(BaseState):
             elif event.type in view.BLOCK_EVENTS:
                 if event.type == "text" and not data.get("parent_tool_use_id"):
                     stream.clear(streaming)
-                view.apply(blocks, data, self._root)
-                changed = True
+                turns.apply(conversation, data, self._root)
                 if event.type == "tool_use" and data["name"] == "TodoWrite":
                     self.todos = view.todo_items(data["input"])
                 if event.type == "error":
@@ -369,8 +379,6 @@ class ChatState(BaseState):
                     self.cost = f"${self._cost_usd:.4f}"
                     rail = True
         stream.append(streaming, "".join(pieces))
-        if changed:
-            self.blocks = blocks
         return rail
 
     def _apply_status(self, data: dict[str, Any], streaming: Any) -> bool:

@@ -106,7 +106,7 @@ class SessionsState(BaseState):
         await self._refresh()
         chat = await self.get_state(ChatState)
         if chat.session_id == session_id:
-            chat.reset()
+            await chat.clear_view()
             if self.items:
                 return ChatState.open_session(self.items[0]["id"])
         return None

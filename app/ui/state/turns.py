@@ -1,0 +1,91 @@
+"""The conversation's finished blocks, laid out so an update re-sends one turn, not all.
+
+`older` holds history and turns folded away; each live turn gets its own slot var. An event
+changes only its turn's slot, so a long session does not re-send its whole conversation on
+every tool call. When the slots run out they are folded into `older` (sent once).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+from app.ui import blocks as view
+from app.ui.blocks import Block
+
+TURN_SLOTS = 32
+
+
+def _fields() -> dict[str, Any]:
+    names = [f"t{i}" for i in range(TURN_SLOTS)]
+    annotations: dict[str, Any] = dict.fromkeys(names, list[dict[str, str]])
+    annotations.update(older=list[dict[str, str]], _used=int)
+    return {"__annotations__": annotations, **{n: [] for n in names}, "older": [], "_used": 0}
+
+
+TurnsState: Any = type("TurnsState", (rx.State,), {"__module__": __name__, **_fields()})
+
+
+def _get(state: Any, index: int) -> list[Block]:
+    return list(getattr(state, f"t{index}"))
+
+
+def show(state: Any, blocks: list[Block]) -> None:
+    """Start over with `blocks` (a freshly opened session)."""
+    for index in range(state._used):
+        setattr(state, f"t{index}", [])
+    state._used = 0
+    state.older = blocks
+
+
+def prepend(state: Any, blocks: list[Block]) -> None:
+    """An older page of history, above what is shown."""
+    state.older = blocks + list(state.older)
+
+
+def apply(state: Any, event: dict[str, Any], root: str) -> None:
+    """Fold one block event in: a prompt opens a new turn slot, the rest change the last one."""
+    if event["type"] == "user_message" or state._used == 0:
+        if state._used == TURN_SLOTS:
+            folded = [block for index in range(TURN_SLOTS) for block in _get(state, index)]
+            state.older = list(state.older) + folded
+            show(state, list(state.older))
+        state._used += 1
+    if event["type"] == "tool_result" and not _owns(
+        _get(state, state._used - 1), event["tool_use_id"]
+    ):
+        _apply_elsewhere(state, event, root)
+        return
+    current = _get(state, state._used - 1)
+    view.apply(current, event, root)
+    setattr(state, f"t{state._used - 1}", current)
+
+
+def all_blocks(state: Any) -> list[Block]:
+    return list(state.older) + [b for index in range(state._used) for b in _get(state, index)]
+
+
+def _owns(blocks: list[Block], tool_use_id: str) -> bool:
+    return any(block.get("id") == tool_use_id for block in blocks)
+
+
+def _apply_elsewhere(state: Any, event: dict[str, Any], root: str) -> None:
+    """A result for a call in an earlier turn (a background task finishing late)."""
+    for index in range(state._used - 2, -1, -1):
+        blocks = _get(state, index)
+        if _owns(blocks, event["tool_use_id"]):
+            view.apply(blocks, event, root)
+            setattr(state, f"t{index}", blocks)
+            return
+    older = list(state.older)
+    view.apply(older, event, root)
+    state.older = older
+
+
+def turns_view(render: Any) -> rx.Component:
+    """Every block, oldest first: `older`, then each turn slot."""
+    return rx.fragment(
+        rx.foreach(TurnsState.older, render),
+        *[rx.foreach(getattr(TurnsState, f"t{i}"), render) for i in range(TURN_SLOTS)],
+    )

@@ -1,0 +1,88 @@
+"""The slot layouts behind streaming and the conversation keep every piece, in order, and
+change as few vars as possible per update."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from app.ui.state import stream, turns
+from app.ui.state.stream import NEW_SLOTS, OLD_SLOTS
+from app.ui.state.turns import TURN_SLOTS
+
+
+class Recorder(SimpleNamespace):
+    """A stand-in for a Reflex state that records which vars each update set."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if not name.startswith("_") and name != "dirty":
+            self.__dict__.setdefault("dirty", set()).add(name)
+        super().__setattr__(name, value)
+
+
+def stream_state() -> Recorder:
+    fields = stream._slot_fields()
+    state = Recorder()
+    for name in fields["__annotations__"]:
+        object.__setattr__(state, name, fields[name])
+    return state
+
+
+def test_streamed_text_survives_folds_in_order() -> None:
+    state = stream_state()
+    pieces = [f"p{i} " for i in range(NEW_SLOTS * (OLD_SLOTS + 2) + 7)]
+    for piece in pieces:
+        stream.append(state, piece)
+    assert stream.text(state) == "".join(pieces)
+    assert state.rest, "the old row itself was folded into rest"
+
+
+def test_an_update_sets_one_slot_until_the_row_is_full() -> None:
+    state = stream_state()
+    stream.append(state, "first ")
+    for i in range(1, NEW_SLOTS):
+        state.dirty = set()
+        stream.append(state, f"more{i} ")
+        assert state.dirty == {f"n{i}"}
+    stream.clear(state)
+    assert stream.text(state) == "" and state.active is False
+
+
+def turns_state() -> Recorder:
+    fields = turns._fields()
+    state = Recorder()
+    for name in fields["__annotations__"]:
+        object.__setattr__(
+            state, name, list(fields[name]) if isinstance(fields[name], list) else fields[name]
+        )
+    return state
+
+
+def test_each_turn_has_its_slot_and_results_find_their_call() -> None:
+    state = turns_state()
+    turns.show(state, [{"kind": "user", "text": "old", "parent": ""}])
+    for turn in range(TURN_SLOTS + 3):
+        turns.apply(state, {"type": "user_message", "text": f"q{turn}"}, "")
+        state.dirty = set()
+        turns.apply(
+            state,
+            {"type": "tool_use", "id": f"t{turn}", "name": "Bash", "input": {"command": "ls"}},
+            "",
+        )
+        turns.apply(
+            state,
+            {"type": "tool_result", "tool_use_id": f"t{turn}", "content": "ok", "is_error": False},
+            "",
+        )
+        assert len(state.dirty) == 1, "one turn's slot changes, not the whole conversation"
+    # A late result for a call several turns back still lands on its card.
+    turns.apply(
+        state,
+        {"type": "tool_result", "tool_use_id": "t1", "content": "late", "is_error": False},
+        "",
+    )
+    blocks = turns.all_blocks(state)
+    assert [b["text"] for b in blocks if b["kind"] == "user"] == ["old"] + [
+        f"q{t}" for t in range(TURN_SLOTS + 3)
+    ]
+    assert next(b for b in blocks if b.get("id") == "t1")["result"] == "late"
