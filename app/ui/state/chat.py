@@ -28,7 +28,7 @@ from app.ui.state.turns import TurnsState
 
 logger = logging.getLogger(__name__)
 
-BATCH_INTERVAL_S = 0.05
+BATCH_INTERVAL_S = 0.045  # "about 50 ms": half of it is the typical wait a token sees
 RECHECK_S = 30.0  # a follower with nothing to do checks whether it is still wanted
 HISTORY_PAGE = 100
 MODES = ["default", "acceptEdits", "plan", "bypassPermissions"]

@@ -1,8 +1,9 @@
 """The conversation's finished blocks, laid out so an update re-sends one turn, not all.
 
-`older` holds history and turns folded away; each live turn gets its own slot var. An event
-changes only its turn's slot, so a long session does not re-send its whole conversation on
-every tool call. When the slots run out they are folded into `older` (sent once).
+`older` holds history and turns folded away; each live turn gets its own slot var (and a turn
+whose slot already holds a lot of text continues in a fresh one). An event changes only the
+slot it lands in, so a long session does not re-send its whole conversation, nor a long answer,
+on every tool call. When the slots run out they are folded into `older` (sent once).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from app.ui import blocks as view
 from app.ui.blocks import Block
 
 TURN_SLOTS = 32
+SLOT_CHARS = 4096  # a slot holding this much text is not re-sent for the next block
 
 
 def _fields() -> dict[str, Any]:
@@ -46,7 +48,9 @@ def prepend(state: Any, blocks: list[Block]) -> None:
 
 def apply(state: Any, event: dict[str, Any], root: str) -> None:
     """Fold one block event in: a prompt opens a new turn slot, the rest change the last one."""
-    if event["type"] == "user_message" or state._used == 0:
+    current_full = state._used and _size(_get(state, state._used - 1)) >= SLOT_CHARS
+    adds_block = event["type"] != "tool_result"
+    if event["type"] == "user_message" or state._used == 0 or (adds_block and current_full):
         if state._used == TURN_SLOTS:
             folded = [block for index in range(TURN_SLOTS) for block in _get(state, index)]
             state.older = list(state.older) + folded
@@ -64,6 +68,10 @@ def apply(state: Any, event: dict[str, Any], root: str) -> None:
 
 def all_blocks(state: Any) -> list[Block]:
     return list(state.older) + [b for index in range(state._used) for b in _get(state, index)]
+
+
+def _size(blocks: list[Block]) -> int:
+    return sum(len(block.get("text", "")) + len(block.get("result", "")) for block in blocks)
 
 
 def _owns(blocks: list[Block], tool_use_id: str) -> bool:
