@@ -22,7 +22,7 @@ def sign_up(page: Page, email: str, password: str = "correct horse battery") -> 
     page.locator("#password").fill(password)
     page.locator("#password2").fill(password)
     page.locator("#sign-up").click()
-    expect(page.locator("#new-session")).to_be_visible(timeout=20_000)
+    expect(page.locator("#prompt")).to_be_visible(timeout=20_000)
 
 
 def send(page: Page, text: str) -> None:

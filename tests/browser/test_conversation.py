@@ -143,3 +143,43 @@ def _write_transcript(home: Path, session_id: str, messages: int) -> None:
                     )
                     + "\n"
                 )
+
+
+def test_model_errors_show_in_the_conversation_and_the_input_stays_usable(page: Page) -> None:
+    sign_up(page, "errors@example.com")
+    page.locator("#new-session").click()
+    send(page, "model error please")
+    expect(page.locator(".msg-error").last).to_contain_text("529")
+    expect(page.locator("#send")).to_be_visible()
+    send(page, "echo after the error")
+    expect(page.locator(".msg-assistant").last).to_have_text("You said: after the error")
+
+
+def test_the_rail_shows_other_sessions_waiting_for_approval(page: Page) -> None:
+    sign_up(page, "badges@example.com")
+    page.locator("#new-session").click()
+    send(page, "write waiting.txt")
+    expect(page.locator(".approval")).to_be_visible()
+    page.locator("#new-session").click()
+    expect(page.locator(".approval")).to_have_count(0)
+    waiting = page.locator(".session-item", has_text="write waiting.txt")
+    expect(waiting.locator(".waiting-badge")).to_be_visible()
+    waiting.locator(".session-title").click()
+    page.locator(".approval .allow-once").click()
+    expect(page.locator(".msg-assistant").last).to_contain_text("Write result")
+    expect(waiting.locator(".waiting-badge")).to_have_count(0, timeout=10_000)
+
+
+def test_phone_width_puts_the_rail_in_a_drawer(page: Page) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_up(page, "phone@example.com")
+    send(page, "echo from my phone")
+    expect(page.locator(".msg-assistant").last).to_have_text("You said: from my phone")
+    page.locator("#open-rail").click()
+    expect(page.get_by_role("dialog").get_by_text("echo from my phone")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "phone.png"))
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    page.locator("#theme").click()
+    expect(page.locator("html")).to_have_class(re.compile(r"\bdark\b"))
+    page.screenshot(path=str(ARTIFACTS / "phone-dark.png"))

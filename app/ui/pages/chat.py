@@ -82,7 +82,7 @@ def _header() -> rx.Component:
                 display=["none", "none", "flex"],
             ),
         ),
-        rx.color_mode.button(size="1", variant="ghost"),
+        rx.color_mode.button(size="1", variant="ghost", id="theme"),
         rx.text(
             BaseState.email,
             size="1",

@@ -13,6 +13,7 @@ from app.ui.state.base import BaseState
 from app.ui.state.chat import ChatState
 
 PAGE_SIZE = 50
+WATCH_S = 3.0  # how often the rail re-reads statuses (approval badges of other sessions)
 
 
 class SessionsState(BaseState):
@@ -25,6 +26,7 @@ class SessionsState(BaseState):
     rename_text: str = ""
     deleting: str = ""
     rail_open: bool = False
+    _watching: bool = False
 
     @rx.var
     def has_more(self) -> bool:
@@ -39,10 +41,30 @@ class SessionsState(BaseState):
         await self._refresh()
         chat = await self.get_state(ChatState)
         if chat.session_id:
-            return ChatState.open_session(chat.session_id)
+            return [ChatState.open_session(chat.session_id), SessionsState.watch]
         if self.items:
-            return ChatState.open_session(self.items[0]["id"])
-        return None
+            return [ChatState.open_session(self.items[0]["id"]), SessionsState.watch]
+        return SessionsState.watch
+
+    @rx.event(background=True)
+    async def watch(self) -> None:
+        """Keep statuses fresh (other sessions finishing or waiting for an approval) while
+        this browser tab is connected."""
+        async with self:
+            if self._watching:
+                return
+            self._watching = True
+            token = self.router.session.client_token
+        try:
+            while _connected(token):
+                await asyncio.sleep(WATCH_S)
+                async with self:
+                    if not self._user_id:
+                        return
+                    await self._refresh()
+        finally:
+            async with self:
+                self._watching = False
 
     @rx.event
     async def set_search(self, value: str) -> None:
@@ -122,7 +144,7 @@ class SessionsState(BaseState):
         except AppError:
             return
         names = {p.id: p.name for p in projects}
-        self.items = [
+        items = [
             {
                 "id": row.id,
                 "title": row.title or "New session",
@@ -134,3 +156,13 @@ class SessionsState(BaseState):
             }
             for row in rows
         ]
+        if items != self.items:  # an unchanged list is not sent again
+            self.items = items
+
+
+def _connected(token: str) -> bool:
+    """Is a browser tab with this client token still connected?"""
+    import app.app as entry  # the running rx.App; imported here because it imports this module
+
+    namespace = entry.app.event_namespace
+    return namespace is not None and token in namespace.token_to_sid
