@@ -177,12 +177,7 @@ async def stream_message(
     reconnect: the message is not sent again and the stream resumes after that event."""
     resume_from = _resume_point(last_event_id, after)
     if resume_from is None:
-        await engine.get_session(user, session_id)
-        start = engine.last_seq(session_id)
-        if body.model:
-            await engine.set_model(user, session_id, body.model)
-            start = engine.last_seq(session_id)
-        await engine.send(user, session_id, body.message)
+        start = await _send(engine, user, session_id, body)
         frames = await turn_frames(engine, user, session_id, start, resuming=False)
     else:
         frames = await turn_frames(engine, user, session_id, resume_from, resuming=True)
@@ -219,12 +214,7 @@ async def send_message(
     session_id: str, body: SendMessage, user: CurrentUser, engine: Engine
 ) -> dict[str, Any]:
     """Send a message and answer when the turn is over (a pending approval keeps it waiting)."""
-    await engine.get_session(user, session_id)
-    start = engine.last_seq(session_id)
-    if body.model:
-        await engine.set_model(user, session_id, body.model)
-        start = engine.last_seq(session_id)
-    await engine.send(user, session_id, body.message)
+    start = await _send(engine, user, session_id, body)
     messages: list[dict[str, Any]] = []
     async for chunk in await turn_frames(engine, user, session_id, start, resuming=False):
         if chunk.startswith(b"id:"):
@@ -320,6 +310,16 @@ async def fork(session_id: str, user: CurrentUser, engine: Engine) -> dict[str, 
 async def delete(session_id: str, user: CurrentUser, engine: Engine) -> Response:
     await engine.delete_session(user, session_id)
     return Response(status_code=204)
+
+
+async def _send(engine: AgentEngine, user: str, session_id: str, body: SendMessage) -> int:
+    """Switch model if asked, send the message; returns the event number the turn follows."""
+    await engine.get_session(user, session_id)
+    if body.model:
+        await engine.set_model(user, session_id, body.model)
+    start = engine.last_seq(session_id)
+    await engine.send(user, session_id, body.message)
+    return start
 
 
 def _resume_point(last_event_id: str | None, after: int | None) -> int | None:

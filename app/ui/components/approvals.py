@@ -7,24 +7,38 @@ import reflex as rx
 from app.ui.state.chat import ChatState, Pending, Question
 
 
-def _reason() -> rx.Component:
-    return rx.input(
-        placeholder="Reason (optional, the agent reads it)",
-        value=ChatState.deny_reason,
-        on_change=ChatState.set_deny_reason,
-        class_name="deny-reason",
-        flex="1",
-        min_width="12em",
+def _actions(
+    approve: rx.Component, refuse_label: str, refuse: str, *extra: rx.Component
+) -> rx.Component:
+    """The answer row every request has: approve, (extras), a reason the agent reads, refuse."""
+    return rx.hstack(
+        approve,
+        *extra,
+        rx.input(
+            placeholder="Reason (optional, the agent reads it)",
+            value=ChatState.deny_reason,
+            on_change=ChatState.set_deny_reason,
+            class_name="deny-reason",
+            flex="1",
+            min_width="12em",
+        ),
+        rx.button(
+            refuse_label, color_scheme="red", variant="soft", on_click=refuse, class_name="deny"
+        ),
+        wrap="wrap",
+        width="100%",
+    )
+
+
+def _title(icon: str, colour: str, *text: rx.Component | str) -> rx.Component:
+    return rx.hstack(
+        rx.icon(icon, color=rx.color(colour, 10)), rx.text(*text, weight="medium"), align="center"
     )
 
 
 def _tool_request(request: Pending) -> rx.Component:
     return rx.vstack(
-        rx.hstack(
-            rx.icon("shield_alert", color=rx.color("amber", 10)),
-            rx.text("The agent asks to use ", rx.code(request.tool_name), weight="medium"),
-            align="center",
-        ),
+        _title("shield_alert", "amber", "The agent asks to use ", rx.code(request.tool_name)),
         rx.text(request.summary, font_family="monospace", size="2"),
         rx.code_block(
             request.detail, language="diff", wrap_long_lines=True, font_size="0.8em", width="100%"
@@ -39,12 +53,14 @@ def _tool_request(request: Pending) -> rx.Component:
                 class_name="rule",
             ),
         ),
-        rx.hstack(
+        _actions(
             rx.button(
                 "Allow once",
                 on_click=ChatState.answer(request.request_id, "allow"),
                 class_name="allow-once",
             ),
+            "Deny",
+            ChatState.answer(request.request_id, "deny"),
             rx.button(
                 "Always allow",
                 variant="soft",
@@ -52,16 +68,6 @@ def _tool_request(request: Pending) -> rx.Component:
                 class_name="allow-always",
                 disabled=request.rules == "",
             ),
-            _reason(),
-            rx.button(
-                "Deny",
-                color_scheme="red",
-                variant="soft",
-                on_click=ChatState.answer(request.request_id, "deny"),
-                class_name="deny",
-            ),
-            wrap="wrap",
-            width="100%",
         ),
         width="100%",
         spacing="2",
@@ -85,28 +91,16 @@ def _question(question: Question) -> rx.Component:
 
 def _question_request(request: Pending) -> rx.Component:
     return rx.vstack(
-        rx.hstack(
-            rx.icon("message_circle_question", color=rx.color("blue", 10)),
-            rx.text("The agent has a question", weight="medium"),
-            align="center",
-        ),
+        _title("message_circle_question", "blue", "The agent has a question"),
         rx.foreach(request.questions, _question),
-        rx.hstack(
+        _actions(
             rx.button(
                 "Answer",
                 on_click=ChatState.answer_questions(request.request_id),
                 class_name="send-answers",
             ),
-            _reason(),
-            rx.button(
-                "Skip",
-                variant="soft",
-                color_scheme="gray",
-                on_click=ChatState.answer(request.request_id, "deny"),
-                class_name="deny",
-            ),
-            wrap="wrap",
-            width="100%",
+            "Skip",
+            ChatState.answer(request.request_id, "deny"),
         ),
         width="100%",
         spacing="2",
@@ -115,11 +109,7 @@ def _question_request(request: Pending) -> rx.Component:
 
 def _plan_request(request: Pending) -> rx.Component:
     return rx.vstack(
-        rx.hstack(
-            rx.icon("clipboard_list", color=rx.color("violet", 10)),
-            rx.text("The agent proposes a plan", weight="medium"),
-            align="center",
-        ),
+        _title("clipboard_list", "violet", "The agent proposes a plan"),
         rx.cond(
             request.plan != "",
             rx.box(rx.markdown(request.plan), class_name="plan", width="100%"),
@@ -127,21 +117,14 @@ def _plan_request(request: Pending) -> rx.Component:
                 "(The plan is in the conversation above.)", size="2", color=rx.color("gray", 10)
             ),
         ),
-        rx.hstack(
+        _actions(
             rx.button(
                 "Approve plan",
                 on_click=ChatState.answer(request.request_id, "allow"),
                 class_name="allow-once",
             ),
-            _reason(),
-            rx.button(
-                "Keep planning",
-                variant="soft",
-                on_click=ChatState.answer(request.request_id, "keep_planning"),
-                class_name="deny",
-            ),
-            wrap="wrap",
-            width="100%",
+            "Keep planning",
+            ChatState.answer(request.request_id, "keep_planning"),
         ),
         width="100%",
         spacing="2",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -227,26 +227,26 @@ class ChatState(BaseState):
 
     @rx.event
     async def stop(self) -> None:
-        try:
-            await services().engine.interrupt(self.user_id, self.session_id)
-        except AppError as error:
-            self.error = error.message
+        await self._control(services().engine.interrupt(self.user_id, self.session_id))
 
     @rx.event
     async def change_model(self, model: str) -> None:
-        try:
-            await services().engine.set_model(self.user_id, self.session_id, model)
+        if await self._control(services().engine.set_model(self.user_id, self.session_id, model)):
             self.model = model
-        except AppError as error:
-            self.error = error.message
 
     @rx.event
     async def change_mode(self, mode: str) -> None:
-        try:
-            await services().engine.set_mode(self.user_id, self.session_id, mode)
+        if await self._control(services().engine.set_mode(self.user_id, self.session_id, mode)):
             self.mode = mode
+
+    async def _control(self, action: Awaitable[None]) -> bool:
+        """Run an engine action; its error is shown where the user is looking."""
+        try:
+            await action
         except AppError as error:
             self.error = error.message
+            return False
+        return True
 
     @rx.event
     def toggle(self, block_id: str) -> None:
