@@ -361,7 +361,9 @@ class ChatState(BaseState):
             stream.append(streaming, "".join(pieces))
             pieces = []
             if event.type == "permission_request":
-                self.pending = [*self.pending, pending_view(data, self._root)]
+                # A replayed turn repeats requests already loaded with the session.
+                if all(p.request_id != data["request_id"] for p in self.pending):
+                    self.pending = [*self.pending, pending_view(data, self._root)]
             elif event.type == "permission_resolved":
                 self.pending = [p for p in self.pending if p.request_id != data["request_id"]]
             elif event.type == "status":
