@@ -62,7 +62,7 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def _child_env(data_dir: Path) -> dict[str, str]:
+def _child_env(data_dir: Path, workdir: str = "web") -> dict[str, str]:
     env = dict(os.environ)
     # Never let a developer's deploy settings leak into the app under test.
     for key in (
@@ -82,8 +82,8 @@ def _child_env(data_dir: Path) -> dict[str, str]:
         NO_COLOR="1",
         # Own build and state dirs, so a developer's `reflex run` in this checkout is not
         # disturbed (the run rewrites .web/env.json and wipes the states dir at start).
-        REFLEX_WEB_WORKDIR=str(ARTIFACTS / "web"),
-        REFLEX_STATES_WORKDIR=str(ARTIFACTS / "states"),
+        REFLEX_WEB_WORKDIR=str(ARTIFACTS / workdir),
+        REFLEX_STATES_WORKDIR=str(ARTIFACTS / f"{workdir}-states"),
         # The app on its own data, with the scripted model the engine tests use.
         DATA_DIR=str(data_dir),
         DEMO_MODEL="on",
@@ -113,12 +113,15 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-@pytest.fixture(scope="session")
-def reflex_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
-    """Start the real app once per session and stop its whole process group at the end."""
+@contextlib.contextmanager
+def start_app(
+    data_dir: Path, *, name: str = "web", env: dict[str, str] | None = None
+) -> Iterator[RunningApp]:
+    """Run the real app (`reflex run`) on its own data and build folder until the block ends,
+    then stop its whole process group."""
     mode = os.environ.get("AGENT_WEB_TEST_REFLEX_ENV", "prod")
     ARTIFACTS.mkdir(exist_ok=True)
-    log_path = ARTIFACTS / "reflex-run.log"
+    log_path = ARTIFACTS / f"reflex-run-{name}.log"
     cmd = [sys.executable, "-m", "reflex", "run", "--env", mode]
     if mode == "prod":
         port = _free_port()
@@ -129,13 +132,12 @@ def reflex_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]
         cmd += ["--frontend-port", str(fport), "--backend-port", str(bport)]
         url, api_url = f"http://localhost:{fport}/", f"http://localhost:{bport}/"
 
-    data_dir = tmp_path_factory.mktemp("app-data")
     started = time.monotonic()
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             cmd,
             cwd=REPO_ROOT,
-            env=_child_env(data_dir),
+            env={**_child_env(data_dir, name), **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -162,6 +164,13 @@ def reflex_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]
         )
     finally:
         _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def reflex_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    """The real app, once per test session, with local accounts."""
+    with start_app(tmp_path_factory.mktemp("app-data")) as app:
+        yield app
 
 
 def _chromium_path() -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from typing import Any
+from urllib.parse import quote
 
 import reflex as rx
 
@@ -69,6 +70,8 @@ class BaseState(rx.State):
                 self._store(ct.access_token, ct.refresh_token, ct.expires_in)
         except AppError as error:
             self.auth_error = error.message
+            if error.code == "user_not_confirmed":
+                return rx.redirect(f"/confirm?email={quote(email.strip())}")
             return None
         self.auth_error = ""
         if await self._verify():
@@ -90,7 +93,7 @@ class BaseState(rx.State):
                 await asyncio.to_thread(auth.cognito.sign_up, email, password)
                 self.auth_error = ""
                 self.auth_notice = f"We sent a code to {email.strip()}: enter it to confirm."
-                return rx.redirect(f"/confirm?email={email.strip()}")
+                return rx.redirect(f"/confirm?email={quote(email.strip())}")
         except AppError as error:
             self.auth_error = error.message
             return None
