@@ -183,3 +183,21 @@ def test_phone_width_puts_the_rail_in_a_drawer(page: Page) -> None:
     page.locator("#theme").click()
     expect(page.locator("html")).to_have_class(re.compile(r"\bdark\b"))
     page.screenshot(path=str(ARTIFACTS / "phone-dark.png"))
+
+
+def test_mode_and_model_pickers_and_the_files_tab(page: Page) -> None:
+    sign_up(page, "pickers@example.com")
+    page.locator("#new-session").click()
+    expect(page.locator("#mode-picker")).to_be_visible()
+    page.locator("#mode-picker").click()
+    page.get_by_role("option", name="acceptEdits").click()
+    page.locator("#model-picker").click()
+    page.get_by_role("option", name="claude-haiku-4-5").click()
+    expect(page.locator("#model-picker")).to_have_text("claude-haiku-4-5")
+    send(page, "write picked.txt")
+    expect(page.locator(".msg-assistant").last).to_contain_text("Write result")
+    expect(page.locator(".approval")).to_have_count(0)  # acceptEdits let the edit through
+
+    page.locator("#files-tab").click()
+    page.locator(".file-item", has_text="picked.txt").click()
+    expect(page.get_by_role("dialog")).to_contain_text("scripted content")
