@@ -72,10 +72,6 @@ def error_block(message: str) -> Block:
     return {"kind": "error", "text": message, "parent": ""}
 
 
-def note_block(message: str) -> Block:
-    return {"kind": "note", "text": message, "parent": ""}
-
-
 def relative_paths(tool_input: dict[str, Any], root: str) -> dict[str, Any]:
     """File paths shown relative to the project folder (the agent works there)."""
     if not root:
