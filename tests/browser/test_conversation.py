@@ -118,7 +118,8 @@ def _latest_session(app: RunningApp, email: str) -> tuple[str, str]:
     engine = open_database(f"sqlite:///{app.data_dir / 'app.db'}")
     with Session(engine) as db:
         user = db.exec(select(User).where(User.email == email)).one()
-        row = db.exec(select(AgentSession).where(AgentSession.user_id == user.id)).one()
+        row = db.exec(select(AgentSession).where(AgentSession.user_id == user.id)).first()
+        assert row is not None
         row.has_transcript = True
         db.add(row)
         db.commit()
@@ -201,3 +202,50 @@ def test_mode_and_model_pickers_and_the_files_tab(page: Page) -> None:
     page.locator("#files-tab").click()
     page.locator(".file-item", has_text="picked.txt").click()
     expect(page.get_by_role("dialog")).to_contain_text("scripted content")
+
+
+def test_rename_search_page_and_delete_sessions(page: Page, reflex_app: RunningApp) -> None:
+    sign_up(page, "organiser@example.com")
+    page.locator("#new-session").click()
+    send(page, "echo keep me")
+    expect(page.locator(".msg-assistant").last).to_have_text("You said: keep me")
+    _, user_id = _latest_session(reflex_app, "organiser@example.com")
+    _add_sessions(reflex_app, user_id, count=120)
+    page.reload()
+
+    items = page.locator("#session-list .session-item")
+    expect(items).to_have_count(50)
+    page.locator("#more-sessions").click()
+    expect(items).to_have_count(100)
+
+    page.locator("#search").fill("bulk session 10")
+    expect(items).to_have_count(11)  # 10 and 100-109
+    page.locator("#search").fill("echo keep")
+    expect(items).to_have_count(1)
+
+    items.first.locator(".session-menu").click()
+    page.get_by_role("menuitem", name="Rename").click()
+    page.locator(".rename-input input").fill("Renamed by hand")
+    page.locator(".rename-input input").press("Enter")
+    page.locator("#search").fill("")
+    expect(page.locator(".session-item", has_text="Renamed by hand")).to_have_count(1)
+
+    page.locator("#search").fill("bulk session 7")
+    expect(items).to_have_count(11)  # 7 and 70-79
+    exact = page.locator(
+        ".session-item",
+        has=page.locator(".session-title", has_text=re.compile(r"^bulk session 7$")),
+    )
+    exact.locator(".session-menu").click()
+    page.get_by_role("menuitem", name="Delete").click()
+    page.locator("#confirm-delete").click()
+    expect(items).to_have_count(10)
+    expect(exact).to_have_count(0)
+
+
+def _add_sessions(app: RunningApp, user_id: str, count: int) -> None:
+    engine = open_database(f"sqlite:///{app.data_dir / 'app.db'}")
+    with Session(engine) as db:
+        for i in range(count):
+            db.add(AgentSession(user_id=user_id, project_id="none", title=f"bulk session {i}"))
+        db.commit()
