@@ -188,6 +188,7 @@ class AgentEngine:
         live = self._live.get(session_id)
         if live is not None:
             await self._stop(live, status="idle")
+            self._trim(session_id)
 
     async def delete_session(self, user_id: str, session_id: str) -> None:
         await self.close_session(user_id, session_id)
@@ -573,6 +574,7 @@ class AgentEngine:
         for live in stale:
             logger.info("session %s: stopping idle agent", live.session_id)
             await self._stop(live, status="idle")
+            self._trim(live.session_id)
         return len(stale)
 
     # --- helpers ------------------------------------------------------------------------
@@ -594,6 +596,12 @@ class AgentEngine:
             log = EventLog(lambda n: self.store.reserve_seq(session_id, n))
             self._logs[session_id] = log
         return log
+
+    def _trim(self, session_id: str) -> None:
+        """A stopped agent's turns are in its transcript: keep only the numbering in memory."""
+        log = self._logs.get(session_id)
+        if log is not None:
+            log.trim()
 
     def _emit(self, session_id: str, event_type: EventType, data: dict[str, Any]) -> Event:
         return self._log(session_id).append(event_type, data)

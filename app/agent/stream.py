@@ -26,12 +26,14 @@ class EventLog:
         self._seqs: list[int] = []
         self._next = 0
         self._end = 0  # one past the last reserved number
+        self._last = 0
+        self._floor = 0  # the newest number whose event is no longer kept
         self._waiters: list[asyncio.Future[None]] = []
         self.closed = False
 
     @property
     def last_seq(self) -> int:
-        return self._seqs[-1] if self._seqs else 0
+        return self._last
 
     def append(self, type: EventType, data: dict[str, Any]) -> Event:
         if self._next >= self._end:
@@ -39,10 +41,12 @@ class EventLog:
             self._end = self._next + SEQ_BLOCK
         event = Event(seq=self._next, type=type, data=data)
         self._next += 1
+        self._last = event.seq
         self._events.append(event)
         self._seqs.append(event.seq)
         if len(self._events) > self._keep:
             drop = len(self._events) - self._keep
+            self._floor = self._seqs[drop - 1]
             del self._events[:drop], self._seqs[:drop]
         self._wake()
         return event
@@ -57,8 +61,9 @@ class EventLog:
         If older events were asked for than are kept, a `replay_gap` event comes first so the
         reader knows to load history instead of silently missing something.
         """
-        if self._seqs and after < self._seqs[0] - 1 and after > 0:
-            yield Event(seq=self._seqs[0] - 1, type="replay_gap", data={"after": after})
+        missing_upto = max(self._floor, self._seqs[0] - 1 if self._seqs else 0)
+        if 0 < after < missing_upto:
+            yield Event(seq=missing_upto, type="replay_gap", data={"after": after})
         position = after
         while True:
             batch = self.since(position)
@@ -93,6 +98,15 @@ class EventLog:
             await asyncio.sleep(max(0.0, started + interval - loop.time()))
         if batch:
             yield batch
+
+    def trim(self, keep_last: int = 100) -> None:
+        """Forget all but the newest events (the agent stopped; its turns are in the transcript
+        now). The newest stay for readers still catching up; numbering goes on; a reader asking
+        for forgotten ones gets a `replay_gap`."""
+        drop = len(self._events) - keep_last
+        if drop > 0:
+            self._floor = self._seqs[drop - 1]
+            del self._events[:drop], self._seqs[:drop]
 
     def close(self) -> None:
         self.closed = True

@@ -219,3 +219,12 @@ class BaseState(rx.State):
             state = pending.pop()
             state.reset()
             pending.extend(state.substates.values())
+
+
+def connected(token: str) -> bool:
+    """Is a browser tab with this client token still connected? Background tasks that follow
+    something for a tab end when it is gone."""
+    import app.app as entry  # the running rx.App; imported here because it imports this module
+
+    namespace = entry.app.event_namespace
+    return namespace is not None and token in namespace.token_to_sid

@@ -22,7 +22,7 @@ from app.errors import AppError
 from app.services import services
 from app.ui import blocks as view
 from app.ui.state import stream, turns
-from app.ui.state.base import BaseState
+from app.ui.state.base import BaseState, connected
 from app.ui.state.stream import StreamState
 from app.ui.state.turns import TurnsState
 
@@ -320,7 +320,7 @@ class ChatState(BaseState):
     async def follow(self) -> AsyncIterator[Any]:
         async with self:
             generation, session_id, after = self._generation, self.session_id, self._last_seq
-            user_id = self.user_id
+            user_id, token = self.user_id, self.router.session.client_token
         if not session_id:
             return
         engine = services().engine
@@ -342,7 +342,7 @@ class ChatState(BaseState):
                         yield _refresh_rail()
             except TimeoutError:
                 async with self:
-                    if self._generation != generation:
+                    if self._generation != generation or not connected(token):
                         return
             except StopAsyncIteration:
                 return

@@ -9,7 +9,7 @@ import reflex as rx
 
 from app.errors import AppError
 from app.services import services
-from app.ui.state.base import BaseState
+from app.ui.state.base import BaseState, connected
 from app.ui.state.chat import ChatState
 
 PAGE_SIZE = 50
@@ -56,7 +56,7 @@ class SessionsState(BaseState):
             self._watching = True
             token = self.router.session.client_token
         try:
-            while _connected(token):
+            while connected(token):
                 await asyncio.sleep(WATCH_S)
                 async with self:
                     if not self._user_id:
@@ -158,11 +158,3 @@ class SessionsState(BaseState):
         ]
         if items != self.items:  # an unchanged list is not sent again
             self.items = items
-
-
-def _connected(token: str) -> bool:
-    """Is a browser tab with this client token still connected?"""
-    import app.app as entry  # the running rx.App; imported here because it imports this module
-
-    namespace = entry.app.event_namespace
-    return namespace is not None and token in namespace.token_to_sid
