@@ -249,3 +249,30 @@ def _add_sessions(app: RunningApp, user_id: str, count: int) -> None:
         for i in range(count):
             db.add(AgentSession(user_id=user_id, project_id="none", title=f"bulk session {i}"))
         db.commit()
+
+
+SOCKET_SPY = """
+(() => {
+  const Native = window.WebSocket;
+  window.__sockets = [];
+  window.WebSocket = function (...args) {
+    const socket = new Native(...args);
+    window.__sockets.push(socket);
+    return socket;
+  };
+  window.WebSocket.prototype = Native.prototype;
+  Object.assign(window.WebSocket, Native);
+})();
+"""
+
+
+def test_a_dropped_connection_resumes_the_stream_without_loss(page: Page) -> None:
+    page.add_init_script(SOCKET_SPY)
+    sign_up(page, "reconnect@example.com")
+    page.locator("#new-session").click()
+    send(page, "long story")
+    expect(page.locator("#streaming")).to_contain_text("w30")
+    page.evaluate("window.__sockets.forEach(s => s.close())")
+    expect(page.locator(".msg-assistant").last).to_contain_text("w400", timeout=30_000)
+    assert words_shown(page) == list(range(1, 401)), "every word once, in order"
+    assert page.evaluate("window.__sockets.length") >= 2, "the page reconnected"
