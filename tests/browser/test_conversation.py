@@ -276,3 +276,13 @@ def test_a_dropped_connection_resumes_the_stream_without_loss(page: Page) -> Non
     expect(page.locator(".msg-assistant").last).to_contain_text("w400", timeout=30_000)
     assert words_shown(page) == list(range(1, 401)), "every word once, in order"
     assert page.evaluate("window.__sockets.length") >= 2, "the page reconnected"
+
+
+def test_the_view_follows_the_stream_to_the_newest_approval(page: Page) -> None:
+    page.set_viewport_size({"width": 1280, "height": 600})
+    sign_up(page, "scroller@example.com")
+    page.locator("#new-session").click()
+    send(page, "long story")
+    expect(page.locator(".msg-assistant").last).to_contain_text("w400", timeout=30_000)
+    send(page, "write scrolled.txt")
+    expect(page.locator(".approval .allow-once")).to_be_in_viewport()

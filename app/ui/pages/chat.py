@@ -186,18 +186,21 @@ def chat_page() -> rx.Component:
         drawer,
         rx.vstack(
             _header(),
-            rx.vstack(
-                _demo_banner(),
-                _empty(),
-                conversation(),
-                approvals(),
-                _error(),
-                padding="1em",
-                width="100%",
-                max_width="920px",
-                margin_x="auto",
+            # Follows the newest text and approvals while the reader is at the bottom.
+            rx.auto_scroll(
+                rx.vstack(
+                    _demo_banner(),
+                    _empty(),
+                    conversation(),
+                    approvals(),
+                    _error(),
+                    padding="1em",
+                    width="100%",
+                    max_width="920px",
+                    margin_x="auto",
+                ),
                 flex="1",
-                overflow_y="auto",
+                width="100%",
                 id="scroller",
             ),
             rx.box(
