@@ -28,32 +28,38 @@ async def restarted(tmp_path: Path, server: ModelServer) -> AgentEngine:
     return engine
 
 
+async def started_session(engine: AgentEngine, prompt: str) -> tuple[str, str, Follower]:
+    """Ann's new session with `prompt` sent: (user id, session id, its follower)."""
+    user_id = engine.store.ensure_user("ann@example.com").id
+    session = await engine.create_session(user_id)
+    follow = await Follower.start(engine, user_id, session.id)
+    await engine.send(user_id, session.id, prompt)
+    return user_id, session.id, follow
+
+
 async def test_restart_then_resume_keeps_history_and_context(
     tmp_path: Path, model_server: ModelServer
 ) -> None:
     first = await restarted(tmp_path, model_server)
-    user_id = first.store.ensure_user("ann@example.com").id
-    session = await first.create_session(user_id)
-    follow = await Follower.start(first, user_id, session.id)
-    await first.send(user_id, session.id, "echo the secret word is walrus")
+    user_id, session_id, follow = await started_session(first, "echo the secret word is walrus")
     await follow.turn_end()
     last_seq = follow.seen[-1].seq
     await first.shutdown()
 
     second = await restarted(tmp_path, model_server)
     try:
-        page = await second.history(user_id, session.id)
+        page = await second.history(user_id, session_id)
         texts = [m["text"] for m in page.messages if m["type"] == "text"]
         assert texts == ["echo the secret word is walrus", "You said: the secret word is walrus"]
 
-        follow = await Follower.start(second, user_id, session.id)
-        await second.send(user_id, session.id, "echo and again")
+        follow = await Follower.start(second, user_id, session_id)
+        await second.send(user_id, session_id, "echo and again")
         await follow.turn_end()
         assert follow.seen[0].seq > last_seq, "sequence numbers keep growing across restarts"
         # The model saw the earlier turn: the same conversation continued.
         request = [r for r in model_server.requests if "and again" in json.dumps(r)][-1]
         assert "the secret word is walrus" in json.dumps(request["messages"])
-        page = await second.history(user_id, session.id)
+        page = await second.history(user_id, session_id)
         assert page.messages[-1]["text"] == "You said: and again"
     finally:
         await second.shutdown()
@@ -63,27 +69,24 @@ async def test_pending_approval_is_reported_lost_after_restart(
     tmp_path: Path, model_server: ModelServer
 ) -> None:
     first = await restarted(tmp_path, model_server)
-    user_id = first.store.ensure_user("ann@example.com").id
-    session = await first.create_session(user_id)
-    follow = await Follower.start(first, user_id, session.id)
-    await first.send(user_id, session.id, "write later.txt")
+    user_id, session_id, follow = await started_session(first, "write later.txt")
     request_id = (await follow.next_of("permission_request")).data["request_id"]
     # A reload (a new subscriber) still sees the pending request.
-    assert [p["request_id"] for p in await first.pending_approvals(user_id, session.id)] == [
+    assert [p["request_id"] for p in await first.pending_approvals(user_id, session_id)] == [
         request_id
     ]
     await first.shutdown()
 
     second = await restarted(tmp_path, model_server)
     try:
-        assert await second.pending_approvals(user_id, session.id) == []
+        assert await second.pending_approvals(user_id, session_id) == []
         with pytest.raises(Conflict, match="lost"):
-            await second.answer(user_id, session.id, request_id, Answer(allow=True))
-        row = await second.get_session(user_id, session.id)
+            await second.answer(user_id, session_id, request_id, Answer(allow=True))
+        row = await second.get_session(user_id, session_id)
         assert row.status in ("interrupted", "idle")
         # The session goes on.
-        follow = await Follower.start(second, user_id, session.id)
-        await second.send(user_id, session.id, "echo carry on")
+        follow = await Follower.start(second, user_id, session_id)
+        await second.send(user_id, session_id, "echo carry on")
         await follow.turn_end()
         assert follow.of("text")[-1]["text"] == "You said: carry on"
     finally:

@@ -195,12 +195,18 @@ def browser() -> Iterator[Browser]:
             browser.close()
 
 
-@pytest.fixture
-def page(browser: Browser, reflex_app: RunningApp) -> Iterator[Page]:
-    context = browser.new_context(base_url=reflex_app.url, viewport={"width": 1280, "height": 800})
+@contextlib.contextmanager
+def open_page(browser: Browser, app: RunningApp) -> Iterator[Page]:
+    """A fresh browser context (no cookies or storage) on `app`."""
+    context = browser.new_context(base_url=app.url, viewport={"width": 1280, "height": 800})
     context.set_default_timeout(20_000)
-    page = context.new_page()
     try:
-        yield page
+        yield context.new_page()
     finally:
         context.close()
+
+
+@pytest.fixture
+def page(browser: Browser, reflex_app: RunningApp) -> Iterator[Page]:
+    with open_page(browser, reflex_app) as fresh:
+        yield fresh

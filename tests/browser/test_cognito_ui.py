@@ -13,7 +13,7 @@ from moto.server import ThreadedMotoServer
 from playwright.sync_api import Browser, Page, expect
 
 from tests.auth.conftest import PASSWORD, REGION, _create_pool
-from tests.browser.conftest import RunningApp, start_app
+from tests.browser.conftest import RunningApp, open_page, start_app
 from tests.browser.test_chat import send
 
 pytestmark = pytest.mark.browser
@@ -55,21 +55,21 @@ def cognito_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp
 
 @pytest.fixture
 def cognito_page(browser: Browser, cognito_app: RunningApp) -> Iterator[Page]:
-    context = browser.new_context(base_url=cognito_app.url, viewport={"width": 1280, "height": 800})
-    context.set_default_timeout(20_000)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
+    with open_page(browser, cognito_app) as page:
+        yield page
+
+
+def sign_up(page: Page, email: str) -> None:
+    page.goto("/signup")
+    page.locator("#email").fill(email)
+    page.locator("#password").fill(PASSWORD)
+    page.locator("#password2").fill(PASSWORD)
+    page.locator("#sign-up").click()
 
 
 def test_sign_up_confirm_sign_in_and_chat_through_cognito(cognito_page: Page) -> None:
     page = cognito_page
-    page.goto("/signup")
-    page.locator("#email").fill("carol@example.com")
-    page.locator("#password").fill(PASSWORD)
-    page.locator("#password2").fill(PASSWORD)
-    page.locator("#sign-up").click()
+    sign_up(page, "carol@example.com")
     expect(page).to_have_url(re.compile(r".*/confirm"))
     expect(page.locator("#auth-notice")).to_contain_text("carol@example.com")
     page.locator("#email").fill("carol@example.com")
@@ -90,21 +90,13 @@ def test_sign_up_confirm_sign_in_and_chat_through_cognito(cognito_page: Page) ->
 
 def test_a_foreign_domain_cannot_sign_up(cognito_page: Page) -> None:
     page = cognito_page
-    page.goto("/signup")
-    page.locator("#email").fill("mallory@elsewhere.org")
-    page.locator("#password").fill(PASSWORD)
-    page.locator("#password2").fill(PASSWORD)
-    page.locator("#sign-up").click()
+    sign_up(page, "mallory@elsewhere.org")
     expect(page.locator("#auth-error")).to_be_visible()
 
 
 def test_signing_in_before_confirming_leads_to_the_code_page(cognito_page: Page) -> None:
     page = cognito_page
-    page.goto("/signup")
-    page.locator("#email").fill("dave@example.com")
-    page.locator("#password").fill(PASSWORD)
-    page.locator("#password2").fill(PASSWORD)
-    page.locator("#sign-up").click()
+    sign_up(page, "dave@example.com")
     expect(page).to_have_url(re.compile(r".*/confirm"))
     page.goto("/login")
     page.locator("#email").fill("dave@example.com")
