@@ -107,25 +107,22 @@ def cli_pids(marker: Path) -> list[int]:
 
 
 async def test_crashed_cli_marks_the_session_failed_and_it_resumes(
-    engine: AgentEngine, store: Store, tmp_path: Path
+    engine: AgentEngine, tmp_path: Path
 ) -> None:
-    user_id = store.ensure_user("ann@example.com").id
-    session = await engine.create_session(user_id)
-    follow = await Follower.start(engine, user_id, session.id)
-    await engine.send(user_id, session.id, "echo before the crash")
+    user_id, session_id, follow = await started_session(engine, "echo before the crash")
     await follow.turn_end()
 
     for pid in cli_pids(tmp_path / "projects"):
         os.kill(pid, signal.SIGKILL)
     error = await follow.next_of("error", timeout=30)
     assert error.data["kind"] == "agent_failed"
-    row = await engine.get_session(user_id, session.id)
+    row = await engine.get_session(user_id, session_id)
     assert row.status == "failed" and row.error
 
-    await engine.send(user_id, session.id, "echo after the crash")
+    await engine.send(user_id, session_id, "echo after the crash")
     await follow.turn_end()
     assert follow.of("text")[-1]["text"] == "You said: after the crash"
-    assert (await engine.get_session(user_id, session.id)).status == "idle"
+    assert (await engine.get_session(user_id, session_id)).status == "idle"
 
 
 async def test_shutdown_ends_every_cli_process(
@@ -142,23 +139,20 @@ async def test_shutdown_ends_every_cli_process(
 
 
 async def test_fork_starts_with_the_conversation_so_far(
-    engine: AgentEngine, store: Store, model_server: ModelServer
+    engine: AgentEngine, model_server: ModelServer
 ) -> None:
-    user_id = store.ensure_user("ann@example.com").id
-    session = await engine.create_session(user_id)
-    follow = await Follower.start(engine, user_id, session.id)
-    await engine.send(user_id, session.id, "echo original branch marker")
+    user_id, session_id, follow = await started_session(engine, "echo original branch marker")
     await follow.turn_end()
 
-    fork = await engine.fork_session(user_id, session.id)
-    assert fork.id != session.id and fork.forked_from == session.id
+    fork = await engine.fork_session(user_id, session_id)
+    assert fork.id != session_id and fork.forked_from == session_id
     fork_follow = await Follower.start(engine, user_id, fork.id)
     await engine.send(user_id, fork.id, "echo fork only")
     await fork_follow.turn_end()
 
     request = [r for r in model_server.requests if "fork only" in json.dumps(r)][-1]
     assert "original branch marker" in json.dumps(request["messages"])
-    original = await engine.history(user_id, session.id)
+    original = await engine.history(user_id, session_id)
     assert "fork only" not in json.dumps(original.messages)
     forked = await engine.history(user_id, fork.id)
     assert forked.messages[-1]["text"] == "You said: fork only"
