@@ -13,15 +13,24 @@ export REFLEX_TELEMETRY_ENABLED := false
 export REFLEX_CHECK_LATEST_VERSION := false
 export NPM_CONFIG_REGISTRY ?= https://registry.npmjs.org
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+SYSTEM_PACKAGES := bubblewrap socat chromium
 
-.PHONY: run test setup browser lint typecheck bench clean
+.PHONY: run test setup system lint typecheck bench aws-local clean
 
 ## Start the app at http://localhost:3000 on embedded defaults (SQLite, local folders, demo model).
-run: setup
-	$(VENV)/bin/reflex run --env dev --frontend-port 3000 --backend-port 8000
+## The backend listens on loopback only; `make run HOST=0.0.0.0` opens it to the local network
+## (a phone on the same Wi-Fi then opens http://<this machine's address>:3000).
+HOST ?= 127.0.0.1
+run: setup system
+	$(VENV)/bin/reflex run --env dev --frontend-port 3000 --backend-port 8000 --backend-host $(HOST)
+
+## The AWS deployment on this machine, at http://localhost:3000: the static export (Amplify's
+## rewrite rule), Cognito and S3 (moto), the AgentCore runtime emulator running the container.
+aws-local: setup system
+	$(VENV)/bin/python -m app.devtools.local_aws
 
 ## Lint, type-check and run the whole test suite (browser tests included).
-test: setup browser lint typecheck
+test: setup system lint typecheck
 	$(VENV)/bin/pytest
 
 setup: $(VENV)/.synced
@@ -34,22 +43,30 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --python $(PYTHON)
 	touch $@
 
-## Debian's Chromium for the browser tests (never a downloaded browser).
-browser:
-	@command -v chromium >/dev/null || { \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+## Debian packages: bubblewrap and socat (the agents' sandbox), Chromium (browser tests; never a
+## downloaded browser). Runs every time: installing what is present is a quick no-op, and a
+## broken install fails here instead of hiding behind what an earlier run left on the machine.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_GET := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -y -qq -o=Dpkg::Use-Pty=0
+system:
+	$(APT_GET) install $(SYSTEM_PACKAGES) >/dev/null \
+	  || { $(APT_GET) update && $(APT_GET) install $(SYSTEM_PACKAGES) >/dev/null; }
 
 lint: setup
-	$(VENV)/bin/ruff check app tests rxconfig.py
-	$(VENV)/bin/ruff format --check app tests rxconfig.py
+	$(VENV)/bin/ruff check app tests deploy rxconfig.py
+	$(VENV)/bin/ruff format --check app tests deploy rxconfig.py
 
 typecheck: setup
 	$(VENV)/bin/mypy
 
-## Streaming latency and websocket bytes, in the real app and browser (prints numbers).
-bench: setup browser
+## Streaming latency and websocket bytes in the real app and browser; what the sandbox costs
+## (agent start, memory, relay latency); workspace sync against s5cmd; the AgentCore stand-in
+## (container start, sign-in, largest socket message). Prints numbers.
+bench: setup system
 	$(VENV)/bin/python -m tests.bench.bench_stream
+	$(VENV)/bin/python -m tests.bench.bench_sandbox
+	$(VENV)/bin/python -m tests.bench.bench_sync
+	$(VENV)/bin/python -m tests.bench.bench_agentcore
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .web

@@ -11,10 +11,15 @@ from pathlib import Path
 
 import reflex as rx
 
+from app.settings import data_dir_of, reflex_states_dir
+from app.static_site.plugin import StaticSitePlugin
+
 # `reflex run` (dev) hot-reloads the backend on changes to ANY file (bar a few extensions) in
 # every non-hidden top-level directory of the repo: tests, test-artifacts, data, deploy...
 # Only the app package should restart the backend. (Env var read at backend start.)
 os.environ.setdefault("REFLEX_HOT_RELOAD_OVERRIDE_PATHS", str(Path(__file__).parent / "app"))
+# Reflex's per-tab state pickles: in DATA_DIR (mode 0700, see app.services), not the checkout.
+os.environ.setdefault("REFLEX_STATES_WORKDIR", str(reflex_states_dir(data_dir_of(os.environ))))
 
 config = rx.Config(
     # Reflex imports f"{app_name}.{app_name}" -> app/app.py, attribute `app`.
@@ -28,7 +33,12 @@ config = rx.Config(
     # Offline: no telemetry. Radix is declared explicitly (implicit use is deprecated);
     # the sitemap plugin is not needed and would warn if left implicit.
     telemetry_enabled=False,
-    plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="violet", radius="medium"))],
+    # StaticSitePlugin: the AgentCore socket and browser sign-in in an export for Amplify
+    # (only with AGENTCORE_WS_URL set; see app/static_site/plugin.py).
+    plugins=[
+        rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="violet", radius="medium")),
+        StaticSitePlugin(),
+    ],
     disable_plugins=[rx.plugins.SitemapPlugin],
     show_built_with_reflex=False,
 )

@@ -5,15 +5,27 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from app.agent.engine import AgentEngine, EngineConfig
+from app.agent.mcp import McpServers
+from app.agent.project_env import ProjectEnv
 from app.auth.local import LocalAuth, install_key
 from app.auth.service import Auth
 from app.db.engine import open_database
 from app.db.store import Store
 from app.devtools.model_server import ModelServer
 from app.devtools.scenario import SCENARIOS_DIR, load_scenario
-from app.settings import Settings, get_settings
+from app.github.repo import ProjectGit
+from app.github.service import GitHubService
+from app.github.tools import github_tools
+from app.github.vault import Vault
+from app.sandbox.relay import Upstream
+from app.sandbox.service import Sandbox, SandboxConfig
+from app.sandbox.usage import Budgets
+from app.settings import Settings, get_settings, reflex_states_dir
+from app.workspace.bucket import BucketConfig
+from app.workspace.sync import SyncConfig, WorkspaceSync
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +35,11 @@ class Services:
     settings: Settings
     store: Store
     engine: AgentEngine
+    sandbox: Sandbox
     demo_model: ModelServer | None
     auth: Auth
+    github: GitHubService
+    budgets: Budgets
 
 
 _services: Services | None = None
@@ -36,32 +51,85 @@ async def start_services(settings: Settings | None = None) -> Services:
     if _services is not None:
         return _services
     settings = settings or get_settings()
-    store = Store(open_database(settings.database_url))
+    store = Store(open_database(settings.database_url, iam_auth=settings.database_iam_auth))
+    secure_data_dir(settings.data_dir)
     model_env = dict(settings.model_env)
     demo: ModelServer | None = None
     if settings.demo_model:
         demo = ModelServer(load_scenario(settings.demo_scenario or SCENARIOS_DIR / "demo.json"))
         model_env.update(ANTHROPIC_BASE_URL=demo.start(), ANTHROPIC_API_KEY="demo-model")
         logger.warning("no model credentials configured: using the offline demo model")
+    sandbox = Sandbox(
+        SandboxConfig(
+            enabled=settings.sandbox,
+            uid_base=settings.sandbox_uid_base,
+            allowlist=settings.allowed_hosts,
+            readonly_paths=settings.readonly_paths,
+        ),
+        store=store,
+        upstream=Upstream.from_env(model_env),
+        model_env=model_env,
+    )
+    budgets = Budgets(
+        spent_since=store.spent_since,
+        own_budget=lambda user_id: store.get_user(user_id).monthly_budget_usd,
+        default_usd=settings.user_monthly_budget_usd,
+    )
+    sandbox.gateway.budgets = budgets
+    workspaces = None
+    if settings.s3_bucket:
+        workspaces = WorkspaceSync(
+            SyncConfig(
+                BucketConfig(
+                    bucket=settings.s3_bucket,
+                    endpoint_url=settings.s3_endpoint_url,
+                    region=settings.s3_region,
+                    user_role_arn=settings.s3_user_role_arn,
+                ),
+                state_dir=settings.data_dir / "sync",
+                excludes=settings.sync_excludes,
+            )
+        )
     engine = AgentEngine(
         store,
         EngineConfig(
             projects_dir=settings.projects_dir,
             homes_dir=settings.agent_homes_dir,
-            model_env=model_env,
             default_model=settings.default_model,
             max_agents_per_user=settings.max_agents_per_user,
             idle_timeout_s=settings.idle_timeout_s,
             max_message_chars=settings.max_message_chars,
         ),
+        sandbox,
+        workspaces,
     )
     await engine.start()
+    github = GitHubService(
+        store,
+        web_url=settings.github_url,
+        api_url=settings.github_api_url,
+        install_key=install_key(settings.data_dir, settings.secret_key),
+        client_id=settings.github_client_id,
+        client_secret=settings.github_client_secret,
+        repos=ProjectGit(sandbox, settings.data_dir / "git-mirrors"),
+    )
+    if settings.github_provider_name and settings.github_return_url:  # on AgentCore
+        github.use_identity(settings.github_provider_name, settings.github_return_url)
+    engine.add_tools(github_tools(github, engine.project_place))
+    vault = Vault(install_key(settings.data_dir, settings.secret_key))
+    mcp = McpServers(store, vault)
+    engine.use_mcp_servers(mcp)
+    sandbox.gateway.user_hosts = mcp.hosts_of
+    engine.use_project_env(ProjectEnv(store, install_key(settings.data_dir, settings.secret_key)))
     _services = Services(
         settings=settings,
         store=store,
         engine=engine,
+        sandbox=sandbox,
         demo_model=demo,
         auth=make_auth(settings, store),
+        github=github,
+        budgets=budgets,
     )
     return _services
 
@@ -95,11 +163,29 @@ async def stop_services() -> None:
     global _services
     if _services is None:
         return
-    services, _services = _services, None
+    services = _services
+    # Readers still following sessions (pages, streams) see the engine wind down; only then
+    # are the services gone.
     await services.engine.shutdown()
+    _services = None
     if services.demo_model is not None:
         services.demo_model.stop()
     services.store.engine.dispose()
+
+
+def secure_data_dir(data_dir: Path) -> None:
+    """The data directory (database, signing key, every user's files) is the app's alone.
+    Agents never see it (their jail binds only their own folders); this also keeps other
+    accounts on the machine out."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
+    states = reflex_states_dir(data_dir)
+    states.mkdir(mode=0o700, exist_ok=True)
+    states.chmod(0o700)
+    for name in ("app.db", "app.db-wal", "app.db-shm", "secret.key"):
+        path = data_dir / name
+        if path.exists():
+            path.chmod(0o600)
 
 
 def services() -> Services:

@@ -13,12 +13,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar, cast
+from urllib.parse import urlsplit
+
+from app.sandbox.policy import Entry, parse_allowlist
+from app.workspace.sync import DEFAULT_EXCLUDES
 
 AuthMode = Literal["local", "cognito"]
 DemoMode = Literal["auto", "on", "off"]
+DatabaseIamAuth = Literal["off", "dsql"]
 
-# Variables the Claude Code CLI itself reads for model access. These, and nothing else of the
-# app's secrets, are passed to every agent process.
+# Variables the Claude Code CLI itself reads for model access. The model relay uses the
+# credentials and endpoints among them; agents get only the model choices (see
+# app.sandbox.environment.TUNABLE_VARS) and a token for their own session's relay.
 MODEL_ENV_VARS = (
     "ANTHROPIC_API_KEY",
     "ANTHROPIC_AUTH_TOKEN",
@@ -36,11 +42,8 @@ MODEL_ENV_VARS = (
     "CLAUDE_CODE_MAX_RETRIES",
     "MAX_THINKING_TOKENS",
     "DISABLE_PROMPT_CACHING",
-    "HTTPS_PROXY",
-    "HTTP_PROXY",
-    "NO_PROXY",
 )
-# AWS credentials reach the agent only when it talks to Bedrock; otherwise they are the app's.
+# The relay signs Bedrock requests with these (agents never see them).
 BEDROCK_ENV_VARS = (
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
@@ -90,6 +93,23 @@ class Settings:
     cognito_jwks_url: str | None = None
     cognito_endpoint_url: str | None = None
     allowed_email_domains: tuple[str, ...] = ()
+    sandbox: bool = True
+    sandbox_uid_base: int = 200_000
+    allowed_hosts: tuple[Entry, ...] = field(default_factory=lambda: parse_allowlist("default"))
+    readonly_paths: tuple[Path, ...] = ()
+    github_url: str = "https://github.com"
+    github_api_url: str = "https://api.github.com"
+    github_client_id: str | None = None
+    github_client_secret: str | None = field(default=None, repr=False)
+    github_provider_name: str | None = None  # AgentCore Identity's GitHub credential provider
+    github_return_url: str | None = None  # the static site's page AgentCore returns to
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_user_role_arn: str | None = None
+    sync_excludes: tuple[str, ...] = ()
+    database_iam_auth: DatabaseIamAuth = "off"
+    user_monthly_budget_usd: float | None = None  # each user's default and ceiling, in USD
 
     @property
     def projects_dir(self) -> Path:
@@ -118,10 +138,20 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             problems.append(f"{name}={raw!r}: {rule}")
             return default
 
-    data_dir = Path(environ.get("DATA_DIR", "").strip() or "data").expanduser().resolve()
+    data_dir = data_dir_of(environ)
     database_url = environ.get("DATABASE_URL", "").strip() or f"sqlite:///{data_dir / 'app.db'}"
     if not re.match(r"^(sqlite|postgresql(\+psycopg)?)://", database_url):
         problems.append("DATABASE_URL: must start with sqlite:// or postgresql://")
+    iam_auth = cast(
+        DatabaseIamAuth, parse("DATABASE_IAM_AUTH", "off", _choice("off", "dsql"), "off or dsql")
+    )
+    if iam_auth == "dsql" and database_url.startswith("sqlite"):
+        problems.append(
+            "DATABASE_IAM_AUTH=dsql needs a postgresql:// DATABASE_URL (the Aurora DSQL"
+            " cluster's endpoint), not SQLite"
+        )
+    elif iam_auth == "dsql" and urlsplit(database_url).password is not None:
+        problems.append("DATABASE_URL: no password with DATABASE_IAM_AUTH=dsql (tokens replace it)")
     auth_mode = cast(
         AuthMode, parse("AUTH_MODE", "local", _choice("local", "cognito"), "use local or cognito")
     )
@@ -155,6 +185,60 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         problems += [
             f"{name}: required when AUTH_MODE=cognito" for name, v in cognito.items() if not v
         ]
+    sandbox = parse("AGENT_SANDBOX", "on", _choice("on", "off"), "on or off") == "on"
+    uid_base = parse("AGENT_UID_BASE", 200_000, _uid_base, "a whole number from 1000 to 4000000000")
+    try:
+        allowed_hosts = parse_allowlist(environ.get("AGENT_ALLOWED_HOSTS", "default"))
+    except ValueError as error:
+        problems.append(f"AGENT_ALLOWED_HOSTS: {error}")
+        allowed_hosts = ()
+    readonly_paths = tuple(
+        Path(p.strip()) for p in environ.get("AGENT_READONLY_PATHS", "").split(":") if p.strip()
+    )
+    problems += [
+        f"AGENT_READONLY_PATHS: {p} is not an absolute path"
+        for p in readonly_paths
+        if not p.is_absolute()
+    ]
+    bucket = environ.get("S3_BUCKET", "").strip() or None
+    if bucket is not None and not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", bucket):
+        problems.append(f"S3_BUCKET={bucket!r}: not a bucket name (3-63 of a-z 0-9 . -)")
+    endpoint = environ.get("S3_ENDPOINT_URL", "").strip() or None
+    if endpoint is not None and not re.match(r"^https?://", endpoint):
+        problems.append("S3_ENDPOINT_URL: must start with http:// or https://")
+    role = environ.get("S3_USER_ROLE_ARN", "").strip() or None
+    if role is not None and not role.startswith("arn:"):
+        problems.append("S3_USER_ROLE_ARN: an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+    excludes: list[str] = []
+    for item in environ.get("S3_SYNC_EXCLUDE", "default").split(","):
+        excludes += list(DEFAULT_EXCLUDES) if item.strip() == "default" else [item.strip()]
+    github_url = environ.get("GITHUB_URL", "").strip().rstrip("/") or "https://github.com"
+    github_api_url = environ.get("GITHUB_API_URL", "").strip().rstrip("/") or (
+        "https://api.github.com" if github_url == "https://github.com" else f"{github_url}/api/v3"
+    )
+    for name, url in (("GITHUB_URL", github_url), ("GITHUB_API_URL", github_api_url)):
+        if not re.match(r"^https?://[^/\s]+", url):
+            problems.append(f"{name}: must be an http(s) URL, such as https://github.example.com")
+    github_client_id = environ.get("GITHUB_OAUTH_CLIENT_ID", "").strip() or None
+    github_client_secret = environ.get("GITHUB_OAUTH_CLIENT_SECRET", "").strip() or None
+    if bool(github_client_id) != bool(github_client_secret):
+        problems.append(
+            "GITHUB_OAUTH_CLIENT_ID and GITHUB_OAUTH_CLIENT_SECRET: set both (or neither)"
+        )
+    github_provider = environ.get("GITHUB_PROVIDER_NAME", "").strip() or None
+    github_return = environ.get("GITHUB_RETURN_URL", "").strip() or None
+    if bool(github_provider) != bool(github_return):
+        problems.append("GITHUB_PROVIDER_NAME and GITHUB_RETURN_URL: set both (or neither)")
+    if github_provider and not re.match(r"^[A-Za-z0-9_-]{1,128}$", github_provider):
+        problems.append("GITHUB_PROVIDER_NAME: a credential provider name (1-128 of A-Za-z0-9_-)")
+    if github_return and not re.match(r"^https?://[^/\s]+/\S*$", github_return):
+        problems.append(
+            "GITHUB_RETURN_URL: the static site's return page, such as "
+            "https://main.example.amplifyapp.com/github/callback"
+        )
+    monthly_budget: float | None = parse(
+        "USER_MONTHLY_BUDGET_USD", None, _positive_float, "US dollars, a number > 0"
+    )
     if problems:
         raise SettingsError(problems)
     return Settings(
@@ -182,7 +266,36 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             for d in environ.get("ALLOWED_EMAIL_DOMAINS", "").split(",")
             if d.strip()
         ),
+        sandbox=sandbox,
+        sandbox_uid_base=uid_base,
+        allowed_hosts=allowed_hosts,
+        readonly_paths=readonly_paths,
+        github_url=github_url,
+        github_api_url=github_api_url,
+        github_client_id=github_client_id,
+        github_client_secret=github_client_secret,
+        github_provider_name=github_provider,
+        github_return_url=github_return,
+        s3_bucket=bucket,
+        s3_endpoint_url=endpoint,
+        s3_region=(environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "").strip()
+        or None,
+        s3_user_role_arn=role,
+        sync_excludes=tuple(e for e in excludes if e),
+        database_iam_auth=iam_auth,
+        user_monthly_budget_usd=monthly_budget,
     )
+
+
+def data_dir_of(environ: Mapping[str, str]) -> Path:
+    """DATA_DIR as an absolute path (default ./data)."""
+    return Path(environ.get("DATA_DIR", "").strip() or "data").expanduser().resolve()
+
+
+def reflex_states_dir(data_dir: Path) -> Path:
+    """Where Reflex keeps each tab's state between events. The files are pickles, which run
+    code when loaded: they live in the app's private data directory, never in the checkout."""
+    return data_dir / "reflex-states"
 
 
 def agent_model_env(environ: Mapping[str, str]) -> dict[str, str]:
@@ -215,6 +328,13 @@ def _choice(*allowed: str) -> Callable[[str], str]:
 def _positive_int(raw: str) -> int:
     value = int(raw)
     if value < 1:
+        raise ValueError(raw)
+    return value
+
+
+def _uid_base(raw: str) -> int:
+    value = int(raw)
+    if not 1000 <= value <= 4_000_000_000:
         raise ValueError(raw)
     return value
 

@@ -1,138 +1,197 @@
-"""The agent engine: sessions over `claude-agent-sdk`, their events, approvals and limits.
+"""The agent engine's one door: every operation on sessions, in typed models (`schemas`).
 
-It knows nothing of HTTP or Reflex. Every public method takes the acting user's id and refuses
-(with NotFound) any session that is not theirs, so adapters cannot forget to authorise.
+It knows nothing of HTTP or Reflex; REST, `/ws`, `/invocations` and the web page are thin
+adapters over these methods. Every method takes the acting user's id and refuses (NotFound)
+any session that is not theirs, so no adapter can forget to authorise.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
-import warnings
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, replace
+import time
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar, get_args
+from typing import Any, TypeVar
 
-from claude_agent_sdk import (
-    CanUseToolShadowedWarning,
-    ClaudeAgentOptions,
-    ClaudeSDKClient,
-    HookContext,
-    HookMatcher,
-    PermissionMode,
-    PermissionResultAllow,
-    PermissionResultDeny,
-    PermissionUpdate,
-    ResultMessage,
-    SystemMessage,
-    ToolPermissionContext,
+from app.agent import rewind
+from app.agent.approvals import Answer, Approvals
+from app.agent.history import INTERRUPTED, find_transcript, read_page
+from app.agent.journal import Follower, Journal
+from app.agent.live import LiveAgent, TurnInProgress
+from app.agent.mcp import McpServers, McpTest, handshake_stdio
+from app.agent.processes import AgentPool, EngineConfig, ToolsFactory, as_mode
+from app.agent.project_env import ProjectEnv
+from app.agent.schemas import (
+    HistoryQuery,
+    HistoryView,
+    ListQuery,
+    ModeChange,
+    ModelChange,
+    NewProject,
+    NewSession,
+    PendingApproval,
+    PermissionAnswer,
+    ProjectView,
+    Rename,
+    Restarted,
+    RewindView,
+    SendMessage,
+    Sent,
+    SessionList,
+    SessionView,
+    StatusView,
+    SyncStatus,
+    TurnSummary,
 )
-
-from app.agent import approvals
-from app.agent.approvals import Answer
-from app.agent.environment import LAUNCHER, agent_env
-from app.agent.events import Event, EventType, translate
-from app.agent.history import HistoryPage, find_transcript, read_page
-from app.agent.live import LiveAgent, PendingRequest
-from app.agent.stream import EventLog
-from app.db.models import AgentSession, Approval
+from app.db.models import AgentSession, Project, utcnow
 from app.db.store import Store
-from app.errors import AgentFailed, Conflict, InvalidInput, LimitReached
+from app.errors import AgentFailed, AppError, Conflict, InvalidInput, NotFound
+from app.sandbox.service import Sandbox
+from app.workspace.place import ProjectPlace
+from app.workspace.sync import WorkspaceSync
+from app.workspace.terminal import Terminal, Terminals
 
+__all__ = ["AgentEngine", "EngineConfig"]
 logger = logging.getLogger(__name__)
-
-MODES: tuple[str, ...] = ("default", "acceptEdits", "plan", "bypassPermissions")
-_MODEL_NAME = re.compile(r"^[\w.:/@\[\]-]{1,200}$")
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    projects_dir: Path
-    homes_dir: Path
-    model_env: Mapping[str, str]
-    default_model: str
-    max_agents_per_user: int = 3
-    idle_timeout_s: float = 900.0
-    max_message_chars: int = 100_000
-    reap_interval_s: float = 30.0
+_MODEL_NAME = re.compile(r"^[\w.:/@\[\]-]{1,200}$")
+_SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+_PROJECT_NAME = re.compile(r"^[\w][\w .-]{0,99}$")
+FIRST_MESSAGE_CHARS = 2000
+SHUTDOWN_BACKUP_S = 120.0
+TERMINAL_BACKUP_DELAY_S = 10.0  # after a command is entered: long enough for most to finish
 
 
 class AgentEngine:
-    def __init__(self, store: Store, config: EngineConfig) -> None:
-        # In bypassPermissions the SDK warns that can_use_tool is skipped; our PreToolUse hook
-        # covers the tools that must still reach the user, so the warning is expected.
-        warnings.filterwarnings("ignore", category=CanUseToolShadowedWarning)
+    def __init__(
+        self,
+        store: Store,
+        config: EngineConfig,
+        sandbox: Sandbox,
+        workspaces: WorkspaceSync | None = None,
+    ) -> None:
         self.store = store
         self.config = config
-        self._live: dict[str, LiveAgent] = {}
-        self._logs: dict[str, EventLog] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._reaper: asyncio.Task[None] | None = None
+        self.sandbox = sandbox
+        self.workspaces = workspaces
+        self.journal = Journal(store)
+        self.approvals = Approvals(store, self.journal)
+        self.pool = AgentPool(store, config, sandbox, self.journal, self.approvals, workspaces)
+        self.mcp: McpServers | None = None
+        self.terminals = Terminals(
+            sandbox,
+            changed=lambda place: self.project_changed(place, delay=TERMINAL_BACKUP_DELAY_S),
+            variables=self._variables,
+        )
+
+    def add_tools(self, factory: ToolsFactory) -> None:
+        """MCP servers every session's agent may get (see AgentPool.tool_factories)."""
+        self.pool.tool_factories.append(factory)
 
     # --- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Recover honestly from the last run, then start reaping idle agents."""
+        """Check the sandbox, recover honestly from the last run, then reap idle agents."""
+        await self.sandbox.start()
         interrupted = await _run(self.store.mark_unfinished_sessions)
         lost = await _run(self.store.mark_lost_approvals)
         if interrupted or lost:
             logger.info(
                 "after restart: %d sessions interrupted, %d approvals lost", len(interrupted), lost
             )
-        self._reaper = asyncio.create_task(self._reap_forever(), name="agent-reaper")
+        await self.pool.start()
 
     async def shutdown(self) -> None:
-        """Stop every CLI process; conversations stay resumable."""
-        if self._reaper is not None:
-            self._reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reaper
-        await asyncio.gather(
-            *(self._stop(live, status="idle") for live in list(self._live.values()))
-        )
-        for log in self._logs.values():
-            log.close()
-
-    def live_count(self, user_id: str | None = None) -> int:
-        return sum(1 for a in self._live.values() if user_id is None or a.user_id == user_id)
+        """Stop every CLI process (conversations stay resumable) and send what they left to
+        S3 before the machine goes."""
+        await self.pool.shutdown()
+        await self.terminals.close_all()
+        if self.workspaces is not None:
+            await self.workspaces.flush(timeout=SHUTDOWN_BACKUP_S)
+        self.journal.close_all()
+        await self.sandbox.stop()
 
     def busy_count(self) -> int:
         """Turns running right now (for AgentCore's HealthyBusy)."""
-        return sum(1 for a in self._live.values() if a.busy)
+        return self.pool.busy_count()
+
+    def busy_changed_at(self) -> int:
+        """When "a turn is running" last turned true or false (unix seconds)."""
+        return int(self.pool.busy_since_change)
 
     # --- sessions -----------------------------------------------------------------------
 
-    async def create_session(
-        self,
-        user_id: str,
-        *,
-        project_id: str | None = None,
-        model: str | None = None,
-        mode: str = "default",
-        title: str = "",
-    ) -> AgentSession:
+    async def create(self, user_id: str, request: NewSession) -> SessionView:
         """A new conversation in the project (the user's default project if none), with its
-        agent process started so the first message answers at once."""
-        _check_mode(mode)
-        model = _check_model(model or self.config.default_model)
-        project = await self._project(user_id, project_id)
+        agent started so the first message answers at once; or, with `resume_session_id`,
+        a stopped one started again."""
+        if request.resume_session_id:
+            row = await self._row(user_id, request.resume_session_id)
+            await self._ensure_live(row)
+            return await self.get(user_id, row.id)
+        model = _check_model(request.model or self.config.default_model)
+        self.sandbox.check()
+        project = await self._project(user_id, request.project_id)
         row = AgentSession(
-            user_id=user_id, project_id=project.id, model=model, mode=mode, title=title[:200]
+            user_id=user_id,
+            project_id=project.id,
+            model=model,
+            mode=request.permission_mode,
+            title=request.title.strip()[:200],
+            max_budget_usd=request.max_budget_usd,
+            mcp_json=json.dumps(self._mcp_choice(user_id, project.id, request.mcp_server_ids)),
         )
         row = await _run(self.store.add_session, row)
-        await self._ensure_live(row)
-        return await self.get_session(user_id, row.id)
+        await self.pool.ensure(row, project.name)
+        return await self.get(user_id, row.id)
 
-    async def fork_session(self, user_id: str, session_id: str) -> AgentSession:
-        """A new session that starts with a copy of this one's conversation."""
-        source = await self.get_session(user_id, session_id)
+    def use_mcp_servers(self, servers: McpServers) -> None:
+        """The user's own MCP servers, chosen per session (`mcp_server_ids`)."""
+        self.mcp = servers
+        self.add_tools(servers.for_session)
+
+    async def test_mcp_server(self, user_id: str, server_id: str) -> McpTest:
+        """Start a stdio server in the user's jail (in its project, or the default one; no
+        network) and list its tools, as a session would."""
+        if self.mcp is None:
+            raise InvalidInput("MCP servers are not set up here.")
+        server, config = await _run(self.mcp.opened, user_id, server_id)
+        if config["type"] != "stdio":
+            raise InvalidInput(
+                "Remote servers are reached by the agent through the sandbox's proxy: start a "
+                "session with it to try it."
+            )
+        project = await self._project(user_id, server.project_id)
+        place = await self.project_place(user_id, project.id)
+        async with self.sandbox.command(
+            user_id=user_id,
+            project=place.project,
+            project_name=place.project_name,
+            home=place.home,
+            argv=[config["command"], *config["args"]],
+        ) as jailed:
+            return await handshake_stdio(jailed.argv, str(jailed.cwd))
+
+    def _mcp_choice(self, user_id: str, project_id: str, ids: list[str] | None) -> list[str]:
+        if not ids:
+            return []
+        if self.mcp is None:
+            raise InvalidInput("MCP servers are not set up here.")
+        return self.mcp.check_choice(user_id, project_id, ids)
+
+    async def fork(self, user_id: str, session_id: str, at: str | None = None) -> SessionView:
+        """A new session that starts with a copy of this one's conversation: all of it, or
+        (`at`, a prompt's uuid) up to and including that turn."""
+        source = await self._row(user_id, session_id)
         if not source.has_transcript:
             raise Conflict("This session has no messages yet; there is nothing to fork.")
+        if at is not None:
+            return await self._fork_at(source, at)
         row = AgentSession(
             user_id=user_id,
             project_id=source.project_id,
@@ -141,492 +200,603 @@ class AgentEngine:
             title=f"{source.title} (fork)"[:200],
             forked_from=source.id,
             rules_json=source.rules_json,
+            mcp_json=source.mcp_json,
+            max_budget_usd=source.max_budget_usd,
+            first_message=source.first_message,
+            message_count=source.message_count,
         )
-        return await _run(self.store.add_session, row)
+        row = await _run(self.store.add_session, row)
+        return await self.get(user_id, row.id)
 
-    async def get_session(self, user_id: str, session_id: str) -> AgentSession:
-        return await _run(lambda: self.store.get_session(user_id=user_id, session_id=session_id))
+    async def _fork_at(self, source: AgentSession, at: str) -> SessionView:
+        """The fork's transcript is written now, cut after turn `at` (see app.agent.rewind),
+        so the new session resumes it as its own."""
+        home = self.pool.home(source.user_id)
+        path = await self._transcript(source)
+        title = f"{source.title} (fork)"[:200]
+        copy = await _run(rewind.fork_copy, home, path, source.id, at, title)
+        row = AgentSession(
+            id=copy.session_id,
+            user_id=source.user_id,
+            project_id=source.project_id,
+            model=source.model,
+            mode=source.mode,
+            title=title,
+            forked_from=source.id,
+            has_transcript=True,
+            rules_json=source.rules_json,
+            mcp_json=source.mcp_json,
+            max_budget_usd=source.max_budget_usd,
+            first_message=source.first_message,
+            message_count=copy.message_count,
+        )
+        row = await _run(self.store.add_session, row)
+        return await self.get(source.user_id, row.id)
 
-    async def list_sessions(
-        self, user_id: str, *, limit: int = 50, offset: int = 0, search: str = ""
-    ) -> tuple[list[AgentSession], int]:
-        if not 1 <= limit <= 500 or offset < 0:
-            raise InvalidInput("limit must be 1..500 and offset >= 0.")
+    async def get(self, user_id: str, session_id: str) -> SessionView:
+        row = await self._row(user_id, session_id)
+        return (await self._views(user_id, [row]))[0]
+
+    async def list_sessions(self, user_id: str, query: ListQuery) -> SessionList:
         rows, total = await _run(
             lambda: self.store.list_sessions(
-                user_id=user_id, limit=limit, offset=offset, search=search.strip()[:200]
+                user_id=user_id,
+                limit=query.limit,
+                offset=query.offset,
+                search=query.search.strip(),
             )
         )
-        return list(rows), total
+        return SessionList(
+            sessions=await self._views(user_id, list(rows)),
+            has_more=query.offset + len(rows) < total,
+            total=total,
+            offset=query.offset,
+            limit=query.limit,
+        )
 
-    def is_live(self, session_id: str) -> bool:
-        return session_id in self._live
+    async def live_sessions(self, user_id: str) -> list[SessionView]:
+        ids = [a.session_id for a in self.pool.live.values() if a.user_id == user_id]
+        rows = [await self._row(user_id, session_id) for session_id in ids]
+        return await self._views(user_id, rows)
 
-    def is_busy(self, session_id: str) -> bool:
-        live = self._live.get(session_id)
-        return live is not None and live.busy
-
-    def live_session_ids(self, user_id: str) -> list[str]:
-        return [a.session_id for a in self._live.values() if a.user_id == user_id]
-
-    async def activate(self, user_id: str, session_id: str) -> AgentSession:
-        """Make sure the session has a live agent process (resuming it if needed)."""
-        row = await self.get_session(user_id, session_id)
-        await self._ensure_live(row)
-        return await self.get_session(user_id, session_id)
-
-    async def rename_session(self, user_id: str, session_id: str, title: str) -> None:
-        title = title.strip()
-        if not title or len(title) > 200:
+    async def rename(self, user_id: str, session_id: str, request: Rename) -> SessionView:
+        title = request.title.strip()
+        if not title:
             raise InvalidInput("A title needs 1 to 200 characters.")
-        await self.get_session(user_id, session_id)
+        await self._row(user_id, session_id)
         await _run(self.store.update_session, session_id, title=title)
+        self.journal.emit(session_id, "status", {"title": title})
+        return await self.get(user_id, session_id)
 
-    async def close_session(self, user_id: str, session_id: str) -> None:
-        """Stop the session's agent process; the conversation stays resumable."""
-        await self.get_session(user_id, session_id)
-        live = self._live.get(session_id)
+    async def close(self, user_id: str, session_id: str) -> None:
+        """Stop the session's agent process; the conversation stays listed and resumable."""
+        await self._row(user_id, session_id)
+        live = self.pool.live.get(session_id)
         if live is not None:
-            await self._stop(live, status="idle")
-            self._trim(session_id)
+            await self.pool.stop(live, status="idle")
+            self.journal.trim(session_id)
 
-    async def delete_session(self, user_id: str, session_id: str) -> None:
-        await self.close_session(user_id, session_id)
+    async def close_all(self, user_id: str) -> list[str]:
+        ids = [a.session_id for a in self.pool.live.values() if a.user_id == user_id]
+        for session_id in ids:
+            await self.close(user_id, session_id)
+        return ids
+
+    async def delete(self, user_id: str, session_id: str) -> None:
+        """Gone for good: the agent stops and the session leaves the list."""
+        await self.close(user_id, session_id)
         await _run(lambda: self.store.delete_session(user_id=user_id, session_id=session_id))
-        log = self._logs.pop(session_id, None)
-        if log is not None:
-            log.close()
+        self.journal.forget(session_id)
 
     # --- conversation -------------------------------------------------------------------
 
-    async def send(self, user_id: str, session_id: str, text: str) -> None:
-        """Start a turn; its events arrive through `subscribe`."""
-        text = text.strip()
+    async def send(self, user_id: str, session_id: str, request: SendMessage) -> Sent:
+        """Start a turn. Its events (from `seq`, the prompt's own) arrive through `follow`.
+
+        Whatever fails after the session was marked busy, it is made usable again, and the
+        reason is in its events."""
+        text = request.message.strip()
         if not text:
             raise InvalidInput("The message is empty.")
         if len(text) > self.config.max_message_chars:
             raise InvalidInput(
                 f"The message is longer than {self.config.max_message_chars} characters."
             )
-        row = await self.get_session(user_id, session_id)
+        row = await self._row(user_id, session_id)
+        if request.model and request.model != row.model:
+            await self.set_model(user_id, session_id, ModelChange(model=request.model))
         live = await self._ensure_live(row)
         if live.busy:
             raise Conflict("The agent is still answering; wait for it or stop it first.")
-        live.busy = True
+        # No await from here to the turn being set: nothing may stop the agent in between.
+        prompt = self.journal.emit(session_id, "user_message", {"text": text})
+        live.turn = TurnInProgress(
+            prompt_seq=prompt.seq,
+            started_at=utcnow(),
+            started=time.monotonic(),
+            cost_before=row.cost_usd,
+            input_before=row.input_tokens,
+            output_before=row.output_tokens,
+        )
         live.touch()
-        live.turn_seq = self._log(session_id).append("user_message", {"text": text}).seq
-        fields: dict[str, Any] = {"status": "running", "error": None, "has_transcript": True}
-        if not row.title:
-            fields["title"] = _title_from(text)
-        await _run(self.store.update_session, session_id, **fields)
-        self._emit(session_id, "status", {"status": "running"})
+        self.pool.note_busy()
+        try:
+            await self._begin_turn(row, text)
+        except AppError as error:
+            await self._abandon_turn(live, error.message)
+            raise
+        except Exception as error:
+            logger.exception("session %s: could not start the turn", session_id)
+            await self._abandon_turn(live, f"The message could not be recorded: {error}")
+            raise AgentFailed(
+                "The message could not be sent; nothing was lost, try again."
+            ) from error
         try:
             await live.client.query(text, session_id=session_id)
         except Exception as error:
-            await self._fail(live, f"Could not send the message to the agent: {error}")
+            await self.pool.fail(live, f"Could not send the message to the agent: {error}")
             raise AgentFailed(
                 "The agent process stopped; send the message again to restart it."
             ) from error
+        return Sent(session_id=session_id, seq=prompt.seq)
 
-    async def subscribe(
-        self, user_id: str, session_id: str, after: int = 0
-    ) -> AsyncIterator[Event]:
-        """Events with seq > after, then live ones. Checks ownership before the first event."""
-        await self.get_session(user_id, session_id)
-        return self._log(session_id).follow(after)
+    async def _begin_turn(self, row: AgentSession, text: str) -> None:
+        fields: dict[str, Any] = {"status": "running", "error": None, "has_transcript": True}
+        if not row.title:
+            fields["title"] = _title_from(text)
+        if not row.first_message:
+            fields["first_message"] = text[:FIRST_MESSAGE_CHARS]
+        await _run(self.store.update_session, row.id, **fields)
+        self.journal.emit(row.id, "status", {"status": "running", "live": True, **_named(fields)})
 
-    async def subscribe_batches(
-        self, user_id: str, session_id: str, after: int = 0, interval: float = 0.05
-    ) -> AsyncIterator[list[Event]]:
-        """`subscribe`, coalesced into at most one batch per `interval` (for UIs)."""
-        await self.get_session(user_id, session_id)
-        return self._log(session_id).follow_batches(after, interval)
+    async def _abandon_turn(self, live: LiveAgent, reason: str) -> None:
+        self.journal.emit(live.session_id, "error", {"kind": "send_failed", "message": reason})
+        await self.pool.end_turn(live, "failed")
 
-    def last_seq(self, session_id: str) -> int:
-        """The newest event's number (0 if none yet in this process)."""
-        log = self._logs.get(session_id)
-        return log.last_seq if log is not None else 0
+    async def follow(
+        self,
+        user_id: str,
+        session_id: str,
+        after: int | None = None,
+        *,
+        until_turn_end: bool = False,
+    ) -> Follower:
+        """A reader of the session's events with seq > `after`; without `after`, from the
+        running turn's prompt (or from now on, if none runs). Ownership is checked here,
+        before the first event. A reader resuming at `after` with a turn reader's
+        `until_turn_end` ends at once if that turn is already over."""
+        await self._row(user_id, session_id)
+        start = self.resume_point(session_id) if after is None else after
+        return Follower(
+            self.journal.log(session_id),
+            start,
+            until_turn_end=until_turn_end,
+            end_if_idle=until_turn_end and after is not None,
+            running=lambda: self.is_busy(session_id),
+        )
 
     def resume_point(self, session_id: str) -> int:
         """Where a view that just loaded the history should start following: before the
         running turn's prompt if a turn runs (its events replay whole), else the newest event."""
-        live = self._live.get(session_id)
-        if live is not None and live.busy and live.turn_seq:
-            return live.turn_seq - 1
-        return self.last_seq(session_id)
+        live = self.pool.live.get(session_id)
+        if live is not None and live.turn is not None:
+            return live.turn.prompt_seq - 1
+        return self.journal.last_seq(session_id)
+
+    def last_seq(self, session_id: str) -> int:
+        """The newest event's number (0 if none yet in this process)."""
+        return self.journal.last_seq(session_id)
+
+    def is_busy(self, session_id: str) -> bool:
+        live = self.pool.live.get(session_id)
+        return live is not None and live.busy
 
     async def interrupt(self, user_id: str, session_id: str) -> None:
-        await self.get_session(user_id, session_id)
-        live = self._live.get(session_id)
-        if live is None or not live.busy:
+        await self._row(user_id, session_id)
+        live = self.pool.live.get(session_id)
+        if live is None or live.turn is None:
             raise Conflict("Nothing is running in this session.")
-        for request_id in list(live.pending):
-            await self._settle(
-                live,
-                request_id,
-                Answer(allow=False, message="Interrupted by the user."),
-                "cancelled",
-            )
+        live.turn.interrupted = True
+        await self.approvals.cancel_all(live, "Interrupted by the user.")
         await live.client.interrupt()
 
-    async def set_mode(self, user_id: str, session_id: str, mode: str) -> None:
-        _check_mode(mode)
-        await self.get_session(user_id, session_id)
-        live = self._live.get(session_id)
+    async def set_mode(self, user_id: str, session_id: str, request: ModeChange) -> None:
+        await self._row(user_id, session_id)
+        live = self.pool.live.get(session_id)
         if live is not None:
-            await live.client.set_permission_mode(_as_mode(mode))
-            live.mode = mode
-        await _run(self.store.update_session, session_id, mode=mode)
-        self._emit(session_id, "status", {"mode": mode})
+            await live.client.set_permission_mode(as_mode(request.mode))
+            live.mode = request.mode
+        await _run(self.store.update_session, session_id, mode=request.mode)
+        self.journal.emit(session_id, "status", {"mode": request.mode})
 
-    async def set_model(self, user_id: str, session_id: str, model: str) -> None:
-        model = _check_model(model)
-        await self.get_session(user_id, session_id)
-        live = self._live.get(session_id)
+    async def set_model(self, user_id: str, session_id: str, request: ModelChange) -> None:
+        model = _check_model(request.model)
+        await self._row(user_id, session_id)
+        live = self.pool.live.get(session_id)
         if live is not None:
             await live.client.set_model(model)
         await _run(self.store.update_session, session_id, model=model)
-        self._emit(session_id, "status", {"model": model})
+        self.journal.emit(session_id, "status", {"model": model})
 
-    async def history(
-        self, user_id: str, session_id: str, *, before: int | None = None, limit: int = 50
-    ) -> HistoryPage:
-        """A page of the conversation read from the CLI's transcript, newest last."""
-        if not 1 <= limit <= 500:
-            raise InvalidInput("limit must be 1..500.")
-        row = await self.get_session(user_id, session_id)
+    async def status(self, user_id: str, session_id: str) -> StatusView:
+        view = await self.get(user_id, session_id)
+        pending = await self.pending(user_id, session_id)
+        return StatusView(
+            **view.model_dump(),
+            pending_permission=pending[0] if pending else None,
+            pending_permissions=pending,
+        )
+
+    async def history(self, user_id: str, session_id: str, query: HistoryQuery) -> HistoryView:
+        """A page of the conversation read from the CLI's transcript, newest last, each
+        finished turn's last message carrying its footer."""
+        row = await self._row(user_id, session_id)
+        await self._restore(user_id, row.project_id, home_only=True)  # transcripts live there
         transcript_id = row.id if row.has_transcript or not row.forked_from else row.forked_from
-        path = await _run(find_transcript, self._home(user_id), transcript_id)
+        home = self.pool.home(user_id)
+        path = await _run(find_transcript, home, transcript_id)
+        metadata = {"session_id": row.id, "cwd": None, "git_branch": None, "version": None}
         if path is None:
-            return HistoryPage(messages=[], before=None)
-        return await _run(read_page, path, before=before, limit=limit)
+            return HistoryView(
+                messages=[],
+                message_count=row.message_count,
+                before=None,
+                has_more=False,
+                metadata=metadata,
+            )
+        page = await _run(lambda: read_page(home, path, before=query.before, limit=query.limit))
+        messages = [_seed_shape(m) for m in page.messages]
+        await self._attach_turns(row.id, messages, latest=query.before is None)
+        return HistoryView(
+            messages=messages,
+            message_count=max(row.message_count, len(messages)),
+            before=page.before,
+            has_more=page.before is not None,
+            metadata=page.metadata or metadata,
+        )
+
+    async def _attach_turns(
+        self, session_id: str, messages: list[dict[str, Any]], *, latest: bool
+    ) -> None:
+        """Give each turn's last message in the page its footer (`turn`), matching turns to
+        prompts by time: a turn's prompt is written right after the turn starts."""
+        prompts = [
+            (i, when) for i, m in enumerate(messages) if _is_prompt(m) and (when := _when(m))
+        ]
+        if not prompts:
+            return
+        turns = await _run(self.store.turns_of, session_id)
+        free = list(prompts)
+        for turn in turns:
+            started = _utc(turn.started_at) - timedelta(seconds=2)
+            match = next((i for i, when in free if when >= started), None)
+            if match is None:
+                continue
+            free = [(i, when) for i, when in free if i > match]
+            following = next((i for i, _ in prompts if i > match), None)
+            if following is None and not latest:
+                continue  # this turn's end is on a newer page
+            end = (following if following is not None else len(messages)) - 1
+            messages[end]["turn"] = TurnSummary(
+                status=turn.status,
+                cost_usd=turn.cost_usd,
+                input_tokens=turn.input_tokens,
+                output_tokens=turn.output_tokens,
+                duration_ms=turn.duration_ms,
+            ).model_dump()
 
     # --- approvals ----------------------------------------------------------------------
 
-    async def pending_approvals(self, user_id: str, session_id: str) -> list[dict[str, Any]]:
-        await self.get_session(user_id, session_id)
-        rows = await _run(
-            lambda: self.store.pending_approvals(user_id=user_id, session_id=session_id)
-        )
-        return [_approval_view(row) for row in rows]
+    async def pending(self, user_id: str, session_id: str) -> list[PendingApproval]:
+        await self._row(user_id, session_id)
+        return [PendingApproval(**p) for p in await self.approvals.pending(user_id, session_id)]
 
-    async def answer(self, user_id: str, session_id: str, request_id: str, answer: Answer) -> None:
-        """Answer a pending request. Unknown, foreign, answered or lost requests are errors."""
-        approval = await _run(
-            lambda: self.store.get_approval(
-                user_id=user_id, session_id=session_id, approval_id=request_id
+    async def answer(self, user_id: str, session_id: str, request: PermissionAnswer) -> None:
+        await self._row(user_id, session_id)
+        answer = Answer(
+            allow=request.allowed,
+            always=request.apply_suggestions,
+            message=request.message,
+            updated_input=request.updated_input,
+        )
+        live = self.pool.live.get(session_id)
+        await self.approvals.answer(user_id, session_id, request.request_id, answer, live)
+
+    # --- workspaces in S3 ---------------------------------------------------------------
+
+    async def backup_now(self, user_id: str) -> list[SyncStatus]:
+        """Send every project of the user's on this machine, and the CLI home, to S3 now."""
+        if self.workspaces is None:
+            raise Conflict("No S3 bucket is configured here (S3_BUCKET): there is no backup.")
+        projects = await _run(lambda: self.store.list_projects(user_id=user_id))
+        done: set[str] = set()
+        for project in projects:
+            if not self.pool.project_dir(user_id, project.id).exists():
+                continue
+            for scope in await self.pool.scopes(user_id, project.id, project.name):
+                if scope.name not in done:
+                    done.add(scope.name)
+                    await self.workspaces.backup_now(scope)
+        return await self.sync_status(user_id)
+
+    async def restart_workspace(self, user_id: str) -> Restarted:
+        """Start clean, keeping the work: every agent of the user's stops (its conversation
+        stays resumable), every terminal closes, and the projects and CLI home go to S3 (when
+        kept there) before anything else may stop this machine."""
+        stopped = await self.close_all(user_id)
+        terminals = await self.terminals.close_user(user_id)
+        if self.workspaces is not None:
+            await self.backup_now(user_id)
+        return Restarted(stopped_sessions=stopped, closed_terminals=terminals)
+
+    async def sync_status(self, user_id: str) -> list[SyncStatus]:
+        if self.workspaces is None:
+            return []
+        return [SyncStatus(**asdict(p)) for p in self.workspaces.progress(user_id)]
+
+    async def sync_updates(self, user_id: str) -> AsyncGenerator[list[SyncStatus], None]:
+        """The user's sync progress now, then at each change (for pages)."""
+        if self.workspaces is None:
+            return
+        async for progress in self.workspaces.updates(user_id):
+            yield [SyncStatus(**asdict(p)) for p in progress]
+
+    # --- projects and files -------------------------------------------------------------
+
+    async def projects(self, user_id: str) -> list[ProjectView]:
+        rows = await _run(lambda: self.store.list_projects(user_id=user_id))
+        return [_project_view(p) for p in rows]
+
+    async def create_project(self, user_id: str, request: NewProject) -> ProjectView:
+        name = request.name.strip()
+        if not _PROJECT_NAME.match(name):
+            raise InvalidInput(
+                "A project name is letters, digits, spaces, '.', '-' and '_' (1-100)."
             )
-        )
-        if approval.status != "pending":
-            raise Conflict(_answered_text(approval.status))
-        live = self._live.get(session_id)
-        if live is None or request_id not in live.pending:
-            await _run(self.store.mark_lost_approvals, session_id)
-            raise Conflict(_answered_text("lost"))
-        await self._settle(live, request_id, answer, "allowed" if answer.allow else "denied")
+        row = await _run(lambda: self.store.ensure_project(user_id=user_id, name=name))
+        return _project_view(row)
 
-    async def _settle(self, live: LiveAgent, request_id: str, answer: Answer, status: str) -> None:
-        request = live.pending.pop(request_id)
-        rules: list[str] = []
-        if answer.allow and answer.always:
-            rules = [approvals.describe_rule(s) for s in request.suggestions]
-            await self._add_rules(live.session_id, request.suggestions)
-        decision = {"allow": answer.allow, "always": answer.always, "message": answer.message}
-        await _run(
-            lambda: self.store.resolve_approval(request_id, status=status, decision=decision)
-        )
-        if not request.future.done():
-            request.future.set_result(answer)
-        self._emit(
-            live.session_id,
-            "permission_resolved",
-            {"request_id": request_id, "status": status, "message": answer.message, "rules": rules},
-        )
+    async def project_place(self, user_id: str, project_id: str) -> ProjectPlace:
+        """A project of the user's, restored if it was only in S3, for work the app does on
+        it (git, the editor)."""
+        project = await self._project(user_id, project_id)
+        await self._restore(user_id, project.id)
+        folder, home = self.pool.project_dir(user_id, project.id), self.pool.home(user_id)
+        for made in (folder, home):
+            await _run(lambda made=made: made.mkdir(parents=True, exist_ok=True))
+        return ProjectPlace(user_id, project.id, folder, project.name, home)
 
-    async def _ask(
-        self,
-        live: LiveAgent,
-        tool_name: str,
-        tool_input: dict[str, Any],
-        suggestions: list[PermissionUpdate],
-        tool_use_id: str | None,
-    ) -> Answer:
-        """Store the request, show it to every subscriber, and wait - without a timer."""
-        row = Approval(
-            session_id=live.session_id,
-            user_id=live.user_id,
-            tool_name=tool_name,
-            tool_use_id=tool_use_id,
-            input_json=json.dumps(tool_input),
-            suggestions_json=json.dumps([approvals.describe_rule(s) for s in suggestions]),
-        )
-        row = await _run(self.store.add_approval, row)
-        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        live.pending[row.id] = PendingRequest(future, tool_input, suggestions)
-        self._emit(live.session_id, "permission_request", _approval_view(row))
-        await self._set_status(live.session_id, "waiting")
-        try:
-            return await future
-        finally:
-            live.pending.pop(row.id, None)
-            if live.busy and not live.pending and not live.closing:
-                await self._set_status(live.session_id, "running")
+    async def project_changed(self, place: ProjectPlace, delay: float = 0.0) -> None:
+        """The app changed a project's files (the editor, a terminal): send them to S3 in
+        `delay` seconds, as after an agent's turn (when workspaces are kept there)."""
+        if self.workspaces is None:
+            return
+        for scope in await self.pool.scopes(place.user_id, place.project_id, place.project_name):
+            if scope.root == place.project:
+                self.workspaces.schedule_backup(scope, delay)
 
-    async def _add_rules(self, session_id: str, suggestions: list[PermissionUpdate]) -> None:
-        row = await _run(self.store.session_by_id, session_id)
-        rules = json.loads(row.rules_json or "[]")
-        for update in suggestions:
-            if update.type == "addRules" and update.behavior == "allow":
-                rules += [
-                    r.tool_name + (f"({r.rule_content})" if r.rule_content else "")
-                    for r in update.rules or []
-                ]
-        await _run(self.store.update_session, session_id, rules_json=json.dumps(sorted(set(rules))))
+    # --- terminals ------------------------------------------------------------------------
 
-    # --- agent processes ----------------------------------------------------------------
+    async def open_terminal(self, user_id: str, project_id: str, cols: int, rows: int) -> Terminal:
+        """The project's terminal (a shell in the user's sandbox): the running one, or a new
+        one in the project restored from S3 first if need be."""
+        self.sandbox.check()
+        place = await self.project_place(user_id, project_id)
+        return await self.terminals.open(place, cols, rows)
 
-    async def _ensure_live(self, row: AgentSession) -> LiveAgent:
-        lock = self._locks.setdefault(row.id, asyncio.Lock())
-        async with lock:
-            live = self._live.get(row.id)
-            if live is not None:
-                return live
-            await self._make_room(row.user_id)
-            await self._set_status(row.id, "starting")
-            client = ClaudeSDKClient(self._options(row))
-            live = LiveAgent(session_id=row.id, user_id=row.user_id, client=client, mode=row.mode)
-            client.options.stderr = live.stderr.append
-            client.options.can_use_tool = self._can_use_tool(live)
-            client.options.hooks = {
-                "PreToolUse": [
-                    HookMatcher(
-                        matcher="|".join(approvals.USER_TOOLS), hooks=[self._user_tool_hook(live)]
-                    )
-                ]
-            }
-            try:
-                await client.connect()
-            except Exception as error:
-                detail = live.stderr_tail() or str(error)
-                await self._set_status(row.id, "failed", error=detail)
-                self._emit(
-                    row.id,
-                    "error",
-                    {"kind": "agent_failed", "message": f"The agent could not start: {detail}"},
-                )
-                raise AgentFailed(f"The agent could not start: {detail}") from error
-            self._live[row.id] = live
-            live.reader = asyncio.create_task(self._read(live), name=f"agent-reader-{row.id}")
-            await self._set_status(row.id, "idle")
-            return live
+    async def _variables(self, place: ProjectPlace) -> dict[str, str]:
+        if self.pool.project_env is None:
+            return {}
+        return await self.pool.project_env.values(place.user_id, place.project_id)
 
-    def _options(self, row: AgentSession) -> ClaudeAgentOptions:
-        cwd = self.project_dir(row.user_id, row.project_id)
-        cwd.mkdir(parents=True, exist_ok=True)
-        home = self._home(row.user_id)
-        home.mkdir(parents=True, exist_ok=True)
-        options = ClaudeAgentOptions(
-            cwd=cwd,
-            cli_path=LAUNCHER,
-            env=agent_env(home=home, model_env=self.config.model_env),
-            model=row.model or None,
-            permission_mode=_as_mode(row.mode),
-            include_partial_messages=True,
-            setting_sources=["user", "project", "local"],
-            allowed_tools=json.loads(row.rules_json or "[]"),
-        )
-        if row.has_transcript:
-            options.resume = row.id
-        elif row.forked_from:
-            options.resume = row.forked_from
-            options.fork_session = True
-            options.session_id = row.id
-        else:
-            options.session_id = row.id
-        return options
+    def terminal(self, user_id: str, project_id: str) -> Terminal | None:
+        """The project's terminal, running or ended, if it has one (nothing of anyone else's:
+        terminals are found by their user)."""
+        return self.terminals.find(user_id, project_id)
 
-    def _can_use_tool(self, live: LiveAgent) -> Callable[..., Any]:
-        async def can_use_tool(
-            tool_name: str, tool_input: dict[str, Any], context: ToolPermissionContext
-        ) -> PermissionResultAllow | PermissionResultDeny:
-            # "Always allow" adds the CLI's suggested *rules*, to this session only: never a
-            # settings file on disk, and never a silent switch of mode or extra directories.
-            suggestions = [
-                replace(s, destination="session")
-                for s in context.suggestions
-                if s.type == "addRules"
-            ]
-            answer = await self._ask(live, tool_name, tool_input, suggestions, context.tool_use_id)
-            return approvals.to_result(answer, suggestions, tool_input)
+    async def close_terminal(self, user_id: str, project_id: str) -> None:
+        await self.terminals.close(user_id, project_id)
 
-        return can_use_tool
+    async def _restore(self, user_id: str, project_id: str, *, home_only: bool = False) -> None:
+        """A folder's first use since start brings it back from S3 (when one is set up)."""
+        if self.workspaces is None:
+            return
+        project = await self._project(user_id, project_id)
+        for scope in await self.pool.scopes(user_id, project.id, project.name):
+            if not home_only or scope.name == "claude":
+                await self.workspaces.ensure_restored(scope)
 
-    def _user_tool_hook(self, live: LiveAgent) -> Callable[..., Any]:
-        """AskUserQuestion and ExitPlanMode go to the user in every mode, even where the CLI
-        would not ask can_use_tool (bypassPermissions)."""
+    # --- rewinding files -----------------------------------------------------------------
 
-        async def hook(
-            hook_input: Any, tool_use_id: str | None, _context: HookContext
-        ) -> dict[str, Any]:
-            if live.mode != "bypassPermissions":
-                return {}  # can_use_tool asks, with the full input (the plan text included)
-            tool_input = dict(hook_input.get("tool_input") or {})
-            answer = await self._ask(live, hook_input["tool_name"], tool_input, [], tool_use_id)
-            return approvals.hook_output(answer, tool_input)
+    async def rewind_preview(self, user_id: str, session_id: str, at: str) -> RewindView:
+        """Which files rewinding to before turn `at` would change (the CLI's dry run)."""
+        return await self._rewind(user_id, session_id, at, dry_run=True)
 
-        return hook
+    async def rewind(self, user_id: str, session_id: str, at: str) -> RewindView:
+        """Put the files the agent's edit tools changed back as they were before turn `at`.
+        The conversation is kept as it is: to go back in it too, fork from the turn before."""
+        view = await self._rewind(user_id, session_id, at, dry_run=False)
+        if not view.can_rewind:
+            raise Conflict(view.error or "These files cannot be rewound to before that turn.")
+        return view
 
-    async def _read(self, live: LiveAgent) -> None:
-        """Pump the CLI's messages into the session's event log until the process ends."""
-        error: str | None = None
-        try:
-            async for message in live.client.receive_messages():
-                live.touch()
-                for event_type, data in translate(message):
-                    self._emit(live.session_id, event_type, data)
-                if isinstance(message, ResultMessage):
-                    await self._finish_turn(live, message)
-                elif isinstance(message, SystemMessage) and message.subtype == "init":
-                    logger.debug("session %s: CLI ready", live.session_id)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the CLI died or spoke garbage: the session must not hang
-            error = str(exc)
-        if not live.closing:
-            reason = error or "The agent process ended unexpectedly."
-            await self._fail(live, f"{reason}\n{live.stderr_tail()}".strip())
-
-    async def _finish_turn(self, live: LiveAgent, message: ResultMessage) -> None:
-        usage = message.usage or {}
-        await _run(
-            lambda: self.store.add_result(
-                live.session_id,
-                cost_usd=float(message.total_cost_usd or 0.0),
-                input_tokens=int(usage.get("input_tokens") or 0),
-                output_tokens=int(usage.get("output_tokens") or 0),
-            )
-        )
-        live.busy = False
+    async def _rewind(self, user_id: str, session_id: str, at: str, *, dry_run: bool) -> RewindView:
+        """Checkpoints live in the CLI, so its agent is started (resumed) if need be; never
+        while a turn runs, whose tools may be writing the very files."""
+        row = await self._row(user_id, session_id)
+        if not row.has_transcript:
+            raise NotFound("No such turn in this session.")
+        path = await self._transcript(row)
+        home = self.pool.home(user_id)
+        transcript = await _run(rewind.read_transcript, home, path, row.id)
+        rewind.check_prompt(transcript, at)
+        if self.is_busy(session_id):
+            raise Conflict("The agent is still answering; wait for it or stop it first.")
+        live = await self._ensure_live(row)
+        if live.busy:
+            raise Conflict("The agent is still answering; wait for it or stop it first.")
+        # The CLI lists the files only in a dry run's answer: ask it first, then rewind.
+        answer = await rewind.rewind_files(live.client, at, dry_run=True)
+        if answer.get("canRewind") and not dry_run:
+            done = await rewind.rewind_files(live.client, at, dry_run=False)
+            answer = {**answer, "canRewind": done.get("canRewind"), "error": done.get("error")}
         live.touch()
-        await self._set_status(live.session_id, "idle")
-
-    async def _fail(self, live: LiveAgent, detail: str) -> None:
-        logger.warning(
-            "session %s: agent failed: %s",
-            live.session_id,
-            detail.splitlines()[0] if detail else "",
-        )
-        await self._stop(live, status="failed", error=detail)
-        self._emit(
-            live.session_id,
-            "error",
-            {
-                "kind": "agent_failed",
-                "message": f"The agent process failed: {detail}. "
-                "Send a message to resume the conversation.",
-            },
+        project = self.pool.project_dir(user_id, row.project_id)
+        root = self.sandbox.workdir(project, live.project_name)
+        can = bool(answer.get("canRewind"))
+        if can and not dry_run:
+            await self.pool.back_up(live)
+        return RewindView(
+            at=at,
+            can_rewind=can,
+            applied=can and not dry_run,
+            files=rewind.relative(list(answer.get("filesChanged") or []), root),
+            insertions=int(answer.get("insertions") or 0),
+            deletions=int(answer.get("deletions") or 0),
+            error=answer.get("error") or None,
         )
 
-    async def _stop(self, live: LiveAgent, *, status: str, error: str | None = None) -> None:
-        if live.closing:
-            return
-        live.closing = True
-        self._live.pop(live.session_id, None)
-        for request_id, request in list(live.pending.items()):
-            request.future.cancel()
-            live.pending.pop(request_id, None)
-            self._emit(
-                live.session_id, "permission_resolved", {"request_id": request_id, "status": "lost"}
-            )
-        await _run(self.store.mark_lost_approvals, live.session_id)
-        if live.reader is not None and live.reader is not asyncio.current_task():
-            live.reader.cancel()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(live.client.disconnect(), timeout=10)
-        await self._set_status(live.session_id, status, error=error)
+    async def turn_ids(self, user_id: str, session_id: str) -> list[str]:
+        """The session's prompts' uuids, oldest first: the ids fork and rewind take."""
+        row = await self._row(user_id, session_id)
+        if not row.has_transcript:
+            return []
+        path = await self._transcript(row)
+        home = self.pool.home(user_id)
+        return rewind.prompt_ids(await _run(rewind.read_transcript, home, path, row.id))
 
-    async def _make_room(self, user_id: str) -> None:
-        """Keep the user under the live-process limit, stopping their longest-idle agent if
-        that frees a place; refuse when every agent of theirs is busy."""
-        mine = [a for a in self._live.values() if a.user_id == user_id]
-        if len(mine) < self.config.max_agents_per_user:
-            return
-        idle = sorted((a for a in mine if not a.busy and not a.pending), key=lambda a: a.last_used)
-        if not idle:
-            raise LimitReached(
-                f"You already have {len(mine)} agents working (the limit is "
-                f"{self.config.max_agents_per_user}). Stop one or wait for it to finish."
-            )
-        await self._stop(idle[0], status="idle")
-
-    async def _reap_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.reap_interval_s)
-            await self.reap_idle()
-
-    async def reap_idle(self) -> int:
-        """Stop agents idle longer than the configured time; returns how many."""
-        stale = [
-            a
-            for a in list(self._live.values())
-            if not a.busy and not a.pending and a.idle_for() >= self.config.idle_timeout_s
-        ]
-        for live in stale:
-            logger.info("session %s: stopping idle agent", live.session_id)
-            await self._stop(live, status="idle")
-            self._trim(live.session_id)
-        return len(stale)
+    async def _transcript(self, row: AgentSession) -> Path:
+        """The session's own transcript file (restored from S3 first if kept there)."""
+        await self._restore(row.user_id, row.project_id, home_only=True)
+        path = await _run(find_transcript, self.pool.home(row.user_id), row.id)
+        if path is None:
+            raise NotFound("This session's conversation is not on this machine.")
+        return path
 
     # --- helpers ------------------------------------------------------------------------
 
     def project_dir(self, user_id: str, project_id: str) -> Path:
-        return self.config.projects_dir / user_id / project_id
+        return self.pool.project_dir(user_id, project_id)
 
-    def _home(self, user_id: str) -> Path:
-        return self.config.homes_dir / user_id
+    async def _ensure_live(self, row: AgentSession) -> LiveAgent:
+        self.sandbox.check()
+        project = await self._project(row.user_id, row.project_id)
+        return await self.pool.ensure(row, project.name)
 
-    async def _project(self, user_id: str, project_id: str | None) -> Any:
+    async def _row(self, user_id: str, session_id: str) -> AgentSession:
+        if not _SESSION_ID.match(session_id):
+            raise NotFound("No such session.")
+        return await _run(lambda: self.store.get_session(user_id=user_id, session_id=session_id))
+
+    async def _project(self, user_id: str, project_id: str | None) -> Project:
+        if project_id is not None and not _SESSION_ID.match(project_id):
+            raise NotFound("No such project.")
         if project_id is None:
             return await _run(lambda: self.store.ensure_project(user_id=user_id, name="default"))
         return await _run(lambda: self.store.get_project(user_id=user_id, project_id=project_id))
 
-    def _log(self, session_id: str) -> EventLog:
-        log = self._logs.get(session_id)
-        if log is None:
-            log = EventLog(lambda n: self.store.reserve_seq(session_id, n))
-            self._logs[session_id] = log
-        return log
+    async def _views(self, user_id: str, rows: list[AgentSession]) -> list[SessionView]:
+        projects = {p.id: p for p in await _run(lambda: self.store.list_projects(user_id=user_id))}
+        return [self._view(row, projects.get(row.project_id)) for row in rows]
 
-    def _trim(self, session_id: str) -> None:
-        """A stopped agent's turns are in its transcript: keep only the numbering in memory."""
-        log = self._logs.get(session_id)
-        if log is not None:
-            log.trim()
+    def _view(self, row: AgentSession, project: Project | None) -> SessionView:
+        name = project.name if project is not None else ""
+        live = row.id in self.pool.live
+        return SessionView(
+            session_id=row.id,
+            title=row.title,
+            project_id=row.project_id,
+            project=name,
+            cwd=self.sandbox.workdir(self.pool.project_dir(row.user_id, row.project_id), name),
+            model=row.model,
+            current_model=row.model,
+            permission_mode=row.mode,
+            status=row.status,
+            live=live,
+            active=live,
+            error=row.error,
+            created_at=row.created_at.isoformat(),
+            updated_at=row.updated_at.isoformat(),
+            modified=row.updated_at.isoformat(),
+            first_message=row.first_message or row.title,
+            preview=row.title,
+            message_count=row.message_count,
+            cost_usd=row.cost_usd,
+            input_tokens=row.input_tokens,
+            output_tokens=row.output_tokens,
+            turns=row.turns,
+            rules=json.loads(row.rules_json or "[]"),
+            forked_from=row.forked_from,
+            last_seq=self.journal.last_seq(row.id),
+            max_budget_usd=row.max_budget_usd,
+        )
 
-    def _emit(self, session_id: str, event_type: EventType, data: dict[str, Any]) -> Event:
-        return self._log(session_id).append(event_type, data)
+    # --- project environment variables ---------------------------------------------------
 
-    async def _set_status(self, session_id: str, status: str, *, error: str | None = None) -> None:
-        await _run(self.store.update_session, session_id, status=status, error=error)
-        data: dict[str, Any] = {"status": status, "live": session_id in self._live}
-        if error:
-            data["error"] = error
-        self._emit(session_id, "status", data)
+    def use_project_env(self, env: ProjectEnv) -> None:
+        """Where the projects' variables are kept (sealed with the install's key); agents
+        started from now on get their project's."""
+        self.pool.project_env = env
+
+    @property
+    def project_env(self) -> ProjectEnv:
+        if self.pool.project_env is None:
+            raise RuntimeError("project variables are not set up (start_services does it)")
+        return self.pool.project_env
+
+
+def _project_view(project: Project) -> ProjectView:
+    return ProjectView(
+        project_id=project.id, name=project.name, created_at=project.created_at.isoformat()
+    )
+
+
+def _seed_shape(message: dict[str, Any]) -> dict[str, Any]:
+    """A history message in the seed's shape (its own fields kept beside)."""
+    kind = message.get("type")
+    if kind in ("text", "thinking"):
+        return {**message, "content": message.get("text", "")}
+    if kind == "tool_use":
+        return {
+            **message,
+            "tool_name": message.get("name"),
+            "tool_input": message.get("input") or {},
+            "tool_use_id": message.get("id"),
+        }
+    return message
+
+
+def _is_prompt(message: dict[str, Any]) -> bool:
+    return (
+        message.get("type") == "text"
+        and message.get("role") == "user"
+        and not str(message.get("text", "")).startswith(INTERRUPTED)
+    )
+
+
+def _when(message: dict[str, Any]) -> datetime | None:
+    stamp = message.get("timestamp")
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return _utc(datetime.fromisoformat(stamp.replace("Z", "+00:00")))
+    except ValueError:
+        return None
+
+
+def _utc(moment: datetime) -> datetime:
+    """Databases hand back naive (SQLite) or aware (PostgreSQL) times; both are UTC here."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _named(fields: dict[str, Any]) -> dict[str, Any]:
+    """The fields a reader shows (a new title) from a session update."""
+    return {k: v for k, v in fields.items() if k == "title"}
 
 
 async def _run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Database and file work off the event loop, so streams never stall behind it."""
     return await asyncio.to_thread(fn, *args, **kwargs)
-
-
-def _check_mode(mode: str) -> None:
-    if mode not in MODES:
-        raise InvalidInput(f"Unknown permission mode {mode!r}; use one of {', '.join(MODES)}.")
-
-
-def _as_mode(mode: str) -> PermissionMode:
-    assert mode in get_args(PermissionMode)
-    return mode  # type: ignore[return-value]
 
 
 def _check_model(model: str) -> str:
@@ -639,24 +809,3 @@ def _check_model(model: str) -> str:
 def _title_from(text: str) -> str:
     line = " ".join(text.split())
     return line if len(line) <= 80 else line[:79].rstrip() + "…"
-
-
-def _answered_text(status: str) -> str:
-    if status == "lost":
-        return (
-            "This permission request was lost: the agent process that asked it has stopped. "
-            "Send your message again."
-        )
-    return f"This permission request was already answered ({status})."
-
-
-def _approval_view(row: Approval) -> dict[str, Any]:
-    return {
-        "request_id": row.id,
-        "tool_name": row.tool_name,
-        "tool_use_id": row.tool_use_id,
-        "input": json.loads(row.input_json),
-        "suggestions": json.loads(row.suggestions_json),
-        "kind": approvals.kind_of(row.tool_name),
-        "created_at": row.created_at.isoformat(),
-    }

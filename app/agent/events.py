@@ -33,6 +33,8 @@ EventType = Literal[
     "permission_resolved",
     "status",
     "result",  # end of a turn: cost, tokens, duration
+    "usage",  # the session's running totals, as the model relay counted them
+    "turn_end",  # the turn is over: done, interrupted or failed, with its footer
     "error",
     "replay_gap",  # the subscriber asked for events older than the ones kept
 ]

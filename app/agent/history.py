@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app.agent.events import tool_result_text
+from app.workspace.files import open_inside
 
 _CHUNK = 64 * 1024
+# What the CLI writes into the transcript, as if the user said it, when a turn is stopped.
+INTERRUPTED = "[Request interrupted by user"
 
 
 @dataclass(frozen=True)
@@ -33,12 +37,34 @@ def find_transcript(home: Path, session_id: str) -> Path | None:
     return next(projects.glob(f"*/{session_id}.jsonl"), None)
 
 
-def read_page(path: Path, *, before: int | None = None, limit: int = 50) -> HistoryPage:
-    """At least `limit` messages (whole lines only) ending before byte offset `before`."""
+def transcript_folder(home: Path, workdir: str) -> Path:
+    """Where the CLI files the transcripts of sessions run in `workdir` (as the agent sees it):
+    the path with every character but letters and digits turned into '-'."""
+    return home / ".claude" / "projects" / re.sub(r"[^A-Za-z0-9]", "-", workdir)
+
+
+def place_transcript(home: Path, session_id: str, workdir: str) -> None:
+    """Move a transcript filed under another working directory (a project seen at another
+    path: before the sandbox, or on another machine) to where `--resume` will look for it."""
+    found = find_transcript(home, session_id)
+    folder = transcript_folder(home, workdir)
+    if found is None or found.parent == folder:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chown(folder, found.parent.stat().st_uid, found.parent.stat().st_gid)
+    found.rename(folder / found.name)
+    companion = found.with_suffix("")  # subagent transcripts and tool results, if any
+    if companion.is_dir():
+        companion.rename(folder / companion.name)
+
+
+def read_page(home: Path, path: Path, *, before: int | None = None, limit: int = 50) -> HistoryPage:
+    """At least `limit` messages (whole lines only) ending before byte offset `before`, from
+    a transcript that really is inside the user's CLI home."""
     messages: list[dict[str, Any]] = []
     metadata: dict[str, Any] | None = None
     cursor: int | None = None
-    with path.open("rb") as f:
+    with open_inside(home, path) as f:
         end = f.seek(0, os.SEEK_END) if before is None else max(0, before)
         for start, line in _lines_backwards(f, end):
             record = _parse(line)

@@ -81,8 +81,15 @@ def sse(data: dict[str, Any]) -> bytes:
     return f"id: {data['seq']}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
 
-def done(session_id: str, seq: int) -> bytes:
-    return sse({"type": "done", "session_id": session_id, "seq": seq})
+def sse_note(data: dict[str, Any]) -> bytes:
+    """A frame that is not a session event (a clone's progress): no `id:`, nothing to resume."""
+    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+def done(session_id: str) -> bytes:
+    """The stream's end. It has no `id:` of its own (it is not an event): a reconnect with the
+    last id seen resumes after the turn's last event and is told `done` again."""
+    return f"data: {json.dumps({'type': 'done', 'session_id': session_id})}\n\n".encode()
 
 
 KEEPALIVE = b": keepalive\n\n"

@@ -31,10 +31,11 @@ class Invocations:
         body = await _read_body(receive)
         try:
             target = _target(body)
+        except RecursionError:
+            await _refuse("The request is nested too deeply.", scope, receive, send)
+            return
         except ValueError as error:
-            await JSONResponse({"detail": str(error), "code": "invalid_input"}, 400)(
-                scope, receive, send
-            )
+            await _refuse(str(error), scope, receive, send)
             return
         path, method, payload, query = target
         inner = {
@@ -56,9 +57,10 @@ class Invocations:
 def _target(raw: bytes) -> tuple[str, str, bytes, dict[str, Any]]:
     try:
         body = json.loads(raw or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ValueError(
-            "The body must be JSON: {path, method, payload, path_params, query_params}."
+            "The body must be JSON (not nested too deeply): "
+            "{path, method, payload, path_params, query_params}."
         ) from None
     if not isinstance(body, dict) or not isinstance(body.get("path"), str):
         raise ValueError("`path` (a route such as /sessions/{session_id}/status) is required.")
@@ -78,12 +80,19 @@ def _target(raw: bytes) -> tuple[str, str, bytes, dict[str, Any]]:
     if not path.startswith("/") or "/../" in path or path.endswith("/.."):
         raise ValueError("`path` must be an absolute route path.")
     payload = body.get("payload")
-    encoded = (
-        b""
-        if payload is None and method in ("GET", "DELETE")
-        else json.dumps(payload or {}).encode()
-    )
+    try:
+        encoded = (
+            b""
+            if payload is None and method in ("GET", "DELETE")
+            else json.dumps(payload or {}).encode()
+        )
+    except (ValueError, RecursionError):
+        raise ValueError("`payload` is nested too deeply.") from None
     return path, method, encoded, query
+
+
+async def _refuse(message: str, scope: Scope, receive: Receive, send: Send) -> None:
+    await JSONResponse({"detail": message, "code": "invalid_input"}, 400)(scope, receive, send)
 
 
 def _headers(scope: Scope, payload: bytes) -> list[tuple[bytes, bytes]]:

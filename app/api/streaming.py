@@ -1,4 +1,4 @@
-"""A session's events as an SSE byte stream that ends when the turn is over."""
+"""A session's events as SSE: one turn, ending with a `done` frame."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 from typing import TypeVar
 
 from app.agent.engine import AgentEngine
-from app.agent.events import Event
+from app.agent.journal import Follower
 from app.api import frames
 
 KEEPALIVE_S = 15.0
-TERMINAL = ("idle", "failed", "interrupted")
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 T = TypeVar("T")
 
 
@@ -36,42 +36,20 @@ async def with_heartbeat(source: AsyncIterator[T], interval: float) -> AsyncIter
         pending.cancel()
 
 
-async def turn_frames(
-    engine: AgentEngine, user_id: str, session_id: str, after: int, *, resuming: bool
+async def turn_stream(
+    engine: AgentEngine, user_id: str, session_id: str, after: int | None
 ) -> AsyncIterator[bytes]:
-    """SSE frames from event `after` on, until the turn in progress (or just started) ends.
+    """SSE frames of one turn, from event `after` on (default: the running turn from its
+    prompt, or the next turn), then `done`. Access is checked before returning, so errors
+    become HTTP statuses, not a broken stream."""
+    follower = await engine.follow(user_id, session_id, after, until_turn_end=True)
+    return _frames(follower, session_id)
 
-    Checks access before returning, so errors become HTTP statuses, not a broken stream."""
-    events = await engine.subscribe(user_id, session_id, after)
-    return _frames(engine, session_id, events, after, resuming=resuming)
 
-
-async def _frames(
-    engine: AgentEngine,
-    session_id: str,
-    events: AsyncIterator[Event],
-    after: int,
-    *,
-    resuming: bool,
-) -> AsyncIterator[bytes]:
-    if resuming and not engine.is_busy(session_id) and engine.last_seq(session_id) <= after:
-        yield frames.done(session_id, after)
-        return
-    in_turn = resuming
-    async for event in with_heartbeat(events, KEEPALIVE_S):
+async def _frames(follower: Follower, session_id: str) -> AsyncIterator[bytes]:
+    async for event in with_heartbeat(follower.events(), KEEPALIVE_S):
         if event is None:
             yield frames.KEEPALIVE
             continue
         yield frames.sse(frames.frame_data(event, session_id))
-        in_turn = in_turn or event.type == "user_message"
-        if in_turn and _turn_over(engine, session_id, event):
-            yield frames.done(session_id, event.seq)
-            return
-
-
-def _turn_over(engine: AgentEngine, session_id: str, event: Event) -> bool:
-    return (
-        event.type == "status"
-        and event.data.get("status") in TERMINAL
-        and not engine.is_busy(session_id)
-    )
+    yield frames.done(session_id)

@@ -9,39 +9,44 @@ as `{"op": "event", "session_id", "event": <the same payload as an SSE frame>}`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
-from app.agent.approvals import Answer
 from app.agent.engine import AgentEngine
+from app.agent.schemas import (
+    HistoryQuery,
+    Ident,
+    ListQuery,
+    ModeChange,
+    ModelChange,
+    NewSession,
+    PermissionAnswer,
+    Rename,
+    SendMessage,
+    Sent,
+)
 from app.api import frames
-from app.api.deps import RUNTIME_SESSION_HEADER, user_for_token
-from app.api.routes.sessions import CreateSession, ModeChange, ModelChange, PermissionAnswer, view
+from app.api.deps import RUNTIME_SESSION_HEADER, app_services, identity_for_token, socket_token
+from app.auth.service import Auth, Identity
 from app.errors import AppError, InvalidInput
-from app.services import services
 
 logger = logging.getLogger(__name__)
+RECHECK_S = 5.0  # how soon a revocation by another instance closes this socket
+SIGNED_OFF = "Signed out or expired: sign in again."
 
 
 class SessionRef(BaseModel):
-    session_id: str
+    session_id: Ident
 
 
 class Subscribe(SessionRef):
-    after: int | None = None
-
-
-class Send(SessionRef):
-    message: str
-
-
-class History(SessionRef):
-    before: int | None = None
-    limit: int = 100
+    after: int | None = Field(None, ge=0, le=2**53)
 
 
 class Connection:
@@ -56,21 +61,21 @@ class Connection:
         async with self._send_lock:
             await self.socket.send_json(message)
 
-    async def handle(self, message: dict[str, Any]) -> dict[str, Any]:
+    async def handle(self, message: dict[str, Any]) -> Any:
         op = message.get("op")
         handler = _OPS.get(str(op))
         if handler is None:
             raise InvalidInput(f"Unknown op {op!r}; use one of {', '.join(sorted(_OPS))}.")
         return await handler(self, message)
 
-    async def subscribe(self, session_id: str, after: int) -> None:
-        events = await self.engine.subscribe(self.user_id, session_id, after)
+    async def subscribe(self, session_id: str, after: int | None) -> int:
+        follower = await self.engine.follow(self.user_id, session_id, after)
         old = self.subscriptions.pop(session_id, None)
         if old is not None:
             old.cancel()
 
         async def forward() -> None:
-            async for event in events:
+            async for event in follower.events():
                 await self.send_json(
                     {
                         "op": "event",
@@ -80,115 +85,107 @@ class Connection:
                 )
 
         self.subscriptions[session_id] = asyncio.create_task(forward())
+        return follower.after
 
     def close(self) -> None:
         for task in self.subscriptions.values():
             task.cancel()
 
+    async def end(self, reason: str) -> None:
+        """Close the socket from our side: the sign-in behind it is over."""
+        self.close()
+        async with self._send_lock:
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+                await self.socket.close(code=4401, reason=reason)
 
-async def _create(c: Connection, m: dict[str, Any]) -> dict[str, Any]:
-    body = CreateSession.model_validate(m)
-    row = await c.engine.create_session(
-        c.user_id,
-        project_id=body.project_id,
-        model=body.model,
-        mode=body.permission_mode,
-        title=body.title,
-    )
-    return view(row, c.engine)
+
+def _ref(m: dict[str, Any]) -> str:
+    return str(SessionRef.model_validate(m).session_id)
 
 
 async def _subscribe(c: Connection, m: dict[str, Any]) -> dict[str, Any]:
     body = Subscribe.model_validate(m)
-    after = body.after if body.after is not None else c.engine.last_seq(body.session_id)
-    await c.subscribe(body.session_id, after)
+    after = await c.subscribe(body.session_id, body.after)
     return {"subscribed": body.session_id, "after": after}
 
 
 async def _unsubscribe(c: Connection, m: dict[str, Any]) -> dict[str, Any]:
-    body = SessionRef.model_validate(m)
-    task = c.subscriptions.pop(body.session_id, None)
+    session_id = _ref(m)
+    task = c.subscriptions.pop(session_id, None)
     if task is not None:
         task.cancel()
-    return {"unsubscribed": body.session_id}
+    return {"unsubscribed": session_id}
 
 
-async def _send(c: Connection, m: dict[str, Any]) -> dict[str, Any]:
-    body = Send.model_validate(m)
-    await c.engine.get_session(c.user_id, body.session_id)
-    if body.session_id not in c.subscriptions:
-        await c.subscribe(body.session_id, c.engine.last_seq(body.session_id))
-    await c.engine.send(c.user_id, body.session_id, body.message)
-    return {"sent": True}
+async def _send(c: Connection, m: dict[str, Any]) -> Sent:
+    session_id, body = _ref(m), SendMessage.model_validate(m)
+    if session_id not in c.subscriptions:
+        await c.subscribe(session_id, None)
+    return await c.engine.send(c.user_id, session_id, body)
 
 
-async def _answer(c: Connection, m: dict[str, Any]) -> dict[str, Any]:
-    ref, body = SessionRef.model_validate(m), PermissionAnswer.model_validate(m)
-    answer = Answer(
-        allow=body.allowed,
-        always=body.apply_suggestions,
-        message=body.message,
-        updated_input=body.updated_input,
-    )
-    await c.engine.answer(c.user_id, ref.session_id, body.request_id, answer)
-    return {"request_id": body.request_id, "allowed": body.allowed}
+async def _done(action: Awaitable[None], result: dict[str, Any]) -> dict[str, Any]:
+    await action
+    return result
 
 
-async def _interrupt(c: Connection, m: dict[str, Any]) -> dict[str, Any]:
-    await c.engine.interrupt(c.user_id, SessionRef.model_validate(m).session_id)
-    return {"interrupted": True}
-
-
-async def _set_mode(c: Connection, m: dict[str, Any]) -> dict[str, Any]:
-    ref, body = SessionRef.model_validate(m), ModeChange.model_validate(m)
-    await c.engine.set_mode(c.user_id, ref.session_id, body.mode)
-    return {"mode": body.mode}
-
-
-async def _set_model(c: Connection, m: dict[str, Any]) -> dict[str, Any]:
-    ref, body = SessionRef.model_validate(m), ModelChange.model_validate(m)
-    await c.engine.set_model(c.user_id, ref.session_id, body.model)
-    return {"model": body.model}
-
-
-async def _status(c: Connection, m: dict[str, Any]) -> dict[str, Any]:
-    session_id = SessionRef.model_validate(m).session_id
-    row = await c.engine.get_session(c.user_id, session_id)
-    return {
-        **view(row, c.engine),
-        "pending_permissions": await c.engine.pending_approvals(c.user_id, session_id),
-    }
-
-
-async def _history(c: Connection, m: dict[str, Any]) -> dict[str, Any]:
-    body = History.model_validate(m)
-    page = await c.engine.history(c.user_id, body.session_id, before=body.before, limit=body.limit)
-    return {"messages": page.messages, "before": page.before, "metadata": page.metadata}
-
-
-_OPS: dict[str, Callable[[Connection, dict[str, Any]], Awaitable[dict[str, Any]]]] = {
-    "create": _create,
+# One op per engine operation, with the engine's own models (the same as the REST routes').
+_OPS: dict[str, Callable[[Connection, dict[str, Any]], Awaitable[Any]]] = {
+    "create": lambda c, m: c.engine.create(c.user_id, NewSession.model_validate(m)),
+    "get": lambda c, m: c.engine.get(c.user_id, _ref(m)),
+    "list": lambda c, m: c.engine.list_sessions(c.user_id, ListQuery.model_validate(m)),
+    "rename": lambda c, m: c.engine.rename(c.user_id, _ref(m), Rename.model_validate(m)),
+    "fork": lambda c, m: c.engine.fork(c.user_id, _ref(m)),
+    "close": lambda c, m: _done(c.engine.close(c.user_id, _ref(m)), {"closed": _ref(m)}),
+    "delete": lambda c, m: _done(c.engine.delete(c.user_id, _ref(m)), {"deleted": _ref(m)}),
     "subscribe": _subscribe,
     "unsubscribe": _unsubscribe,
     "send": _send,
-    "answer": _answer,
-    "interrupt": _interrupt,
-    "set_mode": _set_mode,
-    "set_model": _set_model,
-    "status": _status,
-    "history": _history,
+    "answer": lambda c, m: _done(
+        c.engine.answer(c.user_id, _ref(m), PermissionAnswer.model_validate(m)),
+        {"request_id": m.get("request_id"), "allowed": m.get("allowed")},
+    ),
+    "interrupt": lambda c, m: _done(c.engine.interrupt(c.user_id, _ref(m)), {"interrupted": True}),
+    "set_mode": lambda c, m: _done(
+        c.engine.set_mode(c.user_id, _ref(m), ModeChange.model_validate(m)), {"mode": m.get("mode")}
+    ),
+    "set_model": lambda c, m: _done(
+        c.engine.set_model(c.user_id, _ref(m), ModelChange.model_validate(m)),
+        {"model": m.get("model")},
+    ),
+    "status": lambda c, m: c.engine.status(c.user_id, _ref(m)),
+    "history": lambda c, m: c.engine.history(c.user_id, _ref(m), HistoryQuery.model_validate(m)),
+    "pending": lambda c, m: c.engine.pending(c.user_id, _ref(m)),
+    "sync_status": lambda c, m: c.engine.sync_status(c.user_id),
+    "backup": lambda c, m: c.engine.backup_now(c.user_id),
 }
 
 
 async def websocket_endpoint(socket: WebSocket) -> None:
-    token, subprotocol = _token(socket)
+    token, subprotocol = socket_token(socket.headers)
+    services = app_services(socket)
     try:
-        user_id = await user_for_token(token, socket.headers.get(RUNTIME_SESSION_HEADER))
+        identity = await identity_for_token(
+            services, token, socket.headers.get(RUNTIME_SESSION_HEADER)
+        )
     except AppError as error:
+        # Accepted, then closed with the reason: a refused handshake would tell clients only
+        # "HTTP 403", never why.
+        await socket.accept(subprotocol=subprotocol)
         await socket.close(code=4401 if error.status == 401 else 4403, reason=error.message[:120])
         return
     await socket.accept(subprotocol=subprotocol)
-    connection = Connection(socket, user_id, services().engine)
+    auth = services.auth
+    connection = Connection(socket, identity.user_id, services.engine)
+    revoked = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_revoke(token_id: str) -> None:
+        if token_id == identity.token_id:
+            loop.call_soon_threadsafe(revoked.set)
+
+    stop_listening = auth.on_revoke(on_revoke)
+    guard = asyncio.create_task(_guard(connection, identity, revoked, auth))
     try:
         while True:
             try:
@@ -201,11 +198,30 @@ async def websocket_endpoint(socket: WebSocket) -> None:
                     }
                 )
                 continue
+            if revoked.is_set() or identity.expired() or await auth.revoked(identity.token_id):
+                await connection.end(SIGNED_OFF)
+                break
             await connection.send_json(await _reply(connection, message))
     except WebSocketDisconnect:
         pass
     finally:
+        stop_listening()
+        guard.cancel()
         connection.close()
+
+
+async def _guard(
+    connection: Connection, identity: Identity, revoked: asyncio.Event, auth: Auth
+) -> None:
+    """Close the socket as soon as its token is revoked (here at once; by another instance
+    within RECHECK_S) or expires."""
+    while True:
+        wait = max(0.0, min(RECHECK_S, identity.expires_at - time.time()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(revoked.wait(), timeout=wait)
+        if revoked.is_set() or identity.expired() or await auth.revoked(identity.token_id):
+            await connection.end(SIGNED_OFF)
+            return
 
 
 async def _reply(connection: Connection, message: Any) -> dict[str, Any]:
@@ -213,7 +229,8 @@ async def _reply(connection: Connection, message: Any) -> dict[str, Any]:
     try:
         if not isinstance(message, dict):
             raise InvalidInput("Send JSON objects.")
-        return {"id": request_id, "ok": True, "result": await connection.handle(message)}
+        result = await connection.handle(message)
+        return {"id": request_id, "ok": True, "result": _plain(result)}
     except AppError as error:
         return {
             "id": request_id,
@@ -228,11 +245,10 @@ async def _reply(connection: Connection, message: Any) -> dict[str, Any]:
         }
 
 
-def _token(socket: WebSocket) -> tuple[str, str | None]:
-    header = socket.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip(), None
-    protocols = [p.strip() for p in socket.headers.get("sec-websocket-protocol", "").split(",")]
-    if len(protocols) == 2 and protocols[0].lower() == "bearer":
-        return protocols[1], "bearer"
-    return "", None
+def _plain(value: Any) -> Any:
+    """Models (and lists of them) as JSON-ready values."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value

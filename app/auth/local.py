@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import jwt
 
@@ -94,8 +95,9 @@ class LocalAuth:
     def sign_out(self, refresh_token: str) -> None:
         self.store.use_refresh_token(_digest(refresh_token))
 
-    def verify(self, access_token: str) -> str:
-        """The user id in a valid access token; Unauthorized otherwise."""
+    def claims(self, access_token: str) -> dict[str, Any]:
+        """The claims of a valid access token (signature, issuer, expiry); Unauthorized
+        otherwise. Revocation is the caller's check (`Auth.identify`)."""
         try:
             claims = jwt.decode(
                 access_token,
@@ -111,7 +113,7 @@ class LocalAuth:
             raise Unauthorized("Invalid token.") from error
         if claims.get("token_use") != "access":
             raise Unauthorized("Invalid token.")
-        return str(claims["sub"])
+        return dict(claims)
 
     def _issue(self, user_id: str) -> TokenPair:
         now = utcnow()

@@ -68,6 +68,71 @@ STEPS: list[tuple[str, str]] = [
         "CREATE TABLE runtime_sessions (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, "
         "created_at TIMESTAMPTZ NOT NULL)",
     ),
+    (
+        "0016_sandbox_accounts",
+        "CREATE TABLE sandbox_accounts (user_id TEXT PRIMARY KEY, uid INTEGER NOT NULL)",
+    ),
+    (
+        "0017_sandbox_accounts_uid",
+        "CREATE UNIQUE INDEX sandbox_accounts_uid ON sandbox_accounts (uid)",
+    ),
+    (
+        "0018_model_usage",
+        "CREATE TABLE model_usage (id TEXT PRIMARY KEY, session_id TEXT NOT NULL, "
+        "user_id TEXT NOT NULL, model TEXT NOT NULL, input_tokens BIGINT NOT NULL, "
+        "output_tokens BIGINT NOT NULL, cache_creation_tokens BIGINT NOT NULL, "
+        "cache_read_tokens BIGINT NOT NULL, cost_usd DOUBLE PRECISION NOT NULL, "
+        "created_at TIMESTAMPTZ NOT NULL)",
+    ),
+    ("0019_model_usage_user", "CREATE INDEX model_usage_user ON model_usage (user_id, created_at)"),
+    (
+        "0020_revoked_tokens",
+        "CREATE TABLE revoked_tokens (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, "
+        "expires_at TIMESTAMPTZ NOT NULL)",
+    ),
+    (
+        "0021_sessions_first_message",
+        "ALTER TABLE sessions ADD COLUMN first_message TEXT NOT NULL DEFAULT ''",
+    ),
+    (
+        "0022_sessions_message_count",
+        "ALTER TABLE sessions ADD COLUMN message_count INTEGER NOT NULL DEFAULT 0",
+    ),
+    (
+        "0023_turns",
+        "CREATE TABLE turns (id TEXT PRIMARY KEY, session_id TEXT NOT NULL, "
+        "status TEXT NOT NULL, started_at TIMESTAMPTZ NOT NULL, ended_at TIMESTAMPTZ NOT NULL, "
+        "cost_usd DOUBLE PRECISION NOT NULL, input_tokens BIGINT NOT NULL, "
+        "output_tokens BIGINT NOT NULL, duration_ms BIGINT NOT NULL)",
+    ),
+    ("0024_turns_session", "CREATE INDEX turns_session ON turns (session_id, started_at)"),
+    (
+        "0025_github_links",
+        "CREATE TABLE github_links (user_id TEXT PRIMARY KEY, login TEXT NOT NULL, "
+        "token_sealed TEXT NOT NULL, scopes TEXT NOT NULL, linked_at TIMESTAMPTZ NOT NULL)",
+    ),
+    ("0026_projects_github_repo", "ALTER TABLE projects ADD COLUMN github_repo TEXT"),
+    (
+        "0027_project_env",
+        "CREATE TABLE project_env (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, "
+        "project_id TEXT NOT NULL, name TEXT NOT NULL, value_sealed TEXT NOT NULL, "
+        "updated_at TIMESTAMPTZ NOT NULL)",
+    ),
+    (
+        "0028_project_env_unique",
+        "CREATE UNIQUE INDEX project_env_name ON project_env (project_id, name)",
+    ),
+    (
+        "0029_users_monthly_budget",
+        "ALTER TABLE users ADD COLUMN monthly_budget_usd DOUBLE PRECISION",
+    ),
+    ("0030_sessions_max_budget", "ALTER TABLE sessions ADD COLUMN max_budget_usd DOUBLE PRECISION"),
+    (
+        "0031_mcp_servers",
+        "CREATE TABLE mcp_servers (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, project_id TEXT, "
+        "name TEXT NOT NULL, config_json TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL)",
+    ),
+    ("0032_sessions_mcp", "ALTER TABLE sessions ADD COLUMN mcp_json TEXT NOT NULL DEFAULT '[]'"),
 ]
 
 _LEDGER = "CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at TEXT)"

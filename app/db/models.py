@@ -28,6 +28,7 @@ class User(SQLModel, table=True):
     password_hash: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     external_id: str | None = None  # the Cognito `sub`, for users who sign in there
+    monthly_budget_usd: float | None = None  # None: the operator's default (if any) applies
 
 
 class RefreshToken(SQLModel, table=True):
@@ -59,6 +60,23 @@ class Project(SQLModel, table=True):
     user_id: str
     name: str
     created_at: datetime = Field(default_factory=utcnow)
+    # The GitHub repository (owner/name) it was cloned from: where its pushes go, whatever
+    # the project's own git config says.
+    github_repo: str | None = None
+
+
+class McpServer(SQLModel, table=True):
+    """An MCP server a user added for their agents: for all their projects (`project_id`
+    None) or one. `config_json` is its SDK config (stdio command, or a remote URL)."""
+
+    __tablename__ = "mcp_servers"
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    user_id: str
+    project_id: str | None = None
+    name: str
+    config_json: str
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class AgentSession(SQLModel, table=True):
@@ -86,6 +104,10 @@ class AgentSession(SQLModel, table=True):
     has_transcript: bool = False
     rules_json: str = "[]"
     forked_from: str | None = None
+    mcp_json: str = "[]"  # the ids of the user's MCP servers this session uses
+    first_message: str = ""  # the first prompt (up to 2,000 characters), as the seed lists it
+    message_count: int = 0  # prompts, answers, tool calls and results so far
+    max_budget_usd: float | None = None  # the CLI stops a turn once the session spent this
 
 
 class Approval(SQLModel, table=True):
@@ -104,3 +126,82 @@ class Approval(SQLModel, table=True):
     decision_json: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     resolved_at: datetime | None = None
+
+
+class SandboxAccount(SQLModel, table=True):
+    """The unprivileged host uid a user's agents run as when the app runs as root."""
+
+    __tablename__ = "sandbox_accounts"
+
+    user_id: str = Field(primary_key=True)
+    uid: int
+
+
+class ModelUsage(SQLModel, table=True):
+    """One model request relayed for an agent, with the usage the API itself reported."""
+
+    __tablename__ = "model_usage"
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    session_id: str
+    user_id: str
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cache_read_tokens: int = 0
+    cost_usd: float = 0.0
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class RevokedToken(SQLModel, table=True):
+    """An access token signed out before it expired (by its `jti`), refused until then."""
+
+    __tablename__ = "revoked_tokens"
+
+    id: str = Field(primary_key=True)  # the token's jti
+    user_id: str
+    expires_at: datetime
+
+
+class Turn(SQLModel, table=True):
+    """A finished turn: how it ended and what it cost (its footer in the conversation)."""
+
+    __tablename__ = "turns"
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    session_id: str
+    status: str  # done | interrupted | failed
+    started_at: datetime
+    ended_at: datetime
+    cost_usd: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    duration_ms: int = 0
+
+
+class GitHubLink(SQLModel, table=True):
+    """A user's linked GitHub account. The token is sealed (app.github.vault): the database
+    alone does not give it away."""
+
+    __tablename__ = "github_links"
+
+    user_id: str = Field(primary_key=True)
+    login: str
+    token_sealed: str
+    scopes: str = ""
+    linked_at: datetime = Field(default_factory=utcnow)
+
+
+class ProjectEnvVar(SQLModel, table=True):
+    """One environment variable of a project's agents. The value is sealed (app.github.vault,
+    the install's key): the database alone does not give it away."""
+
+    __tablename__ = "project_env"
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    user_id: str
+    project_id: str
+    name: str
+    value_sealed: str
+    updated_at: datetime = Field(default_factory=utcnow)

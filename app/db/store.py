@@ -7,21 +7,33 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, update
+from sqlalchemy import Engine, delete, func, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.db.models import (
     AgentSession,
     Approval,
+    GitHubLink,
+    McpServer,
+    ModelUsage,
     Project,
+    ProjectEnvVar,
     RefreshToken,
+    RevokedToken,
     RuntimeSession,
+    SandboxAccount,
+    Turn,
     User,
     utcnow,
 )
 from app.errors import Conflict, Forbidden, NotFound
+
+# The e-mail of a Cognito user whose address we have not seen yet (access tokens carry none).
+PLACEHOLDER_DOMAIN = "@cognito"
 
 
 class Store:
@@ -29,18 +41,6 @@ class Store:
         self.engine = engine
 
     # --- users and projects -------------------------------------------------------------
-
-    def ensure_user(self, email: str) -> User:
-        """The user with this e-mail, created on first sight (local demo and Cognito users)."""
-        email = email.strip().lower()
-        with Session(self.engine) as db:
-            user = db.exec(select(User).where(User.email == email)).first()
-            if user is None:
-                user = User(email=email)
-                db.add(user)
-                db.commit()
-                db.refresh(user)
-            return user
 
     def find_user(self, email: str) -> User | None:
         with Session(self.engine) as db:
@@ -63,7 +63,8 @@ class Store:
             user = db.exec(select(User).where(User.external_id == external_id)).first()
             if user is None:
                 user = User(
-                    email=(email or f"{external_id}@cognito").lower(), external_id=external_id
+                    email=(email or f"{external_id}{PLACEHOLDER_DOMAIN}").lower(),
+                    external_id=external_id,
                 )
                 db.add(user)
                 db.commit()
@@ -114,6 +115,40 @@ class Store:
             if bound is not None and bound.user_id != user_id:
                 raise Forbidden("This runtime session belongs to another user.")
 
+    def sandbox_uid(self, user_id: str, base: int) -> int:
+        """The user's own host uid for sandboxed agents, allocated on first use (>= base) and
+        never reused for anyone else (a unique index settles concurrent allocations)."""
+        for _ in range(20):
+            with Session(self.engine) as db:
+                account = db.get(SandboxAccount, user_id)
+                if account is not None:
+                    return account.uid
+                highest = db.exec(select(func.max(SandboxAccount.uid))).one()
+                uid = max(base, int(highest or 0) + 1)
+                db.add(SandboxAccount(user_id=user_id, uid=uid))
+                try:
+                    db.commit()
+                    return uid
+                except IntegrityError:
+                    db.rollback()
+        raise Conflict("Could not allocate a sandbox user id; try again.")
+
+    def revoke_token(self, token_id: str, *, user_id: str, expires_at: datetime) -> None:
+        """Refuse this access token (by jti) from now until it would have expired."""
+        with Session(self.engine) as db:
+            if db.get(RevokedToken, token_id) is None:
+                db.add(RevokedToken(id=token_id, user_id=user_id, expires_at=expires_at))
+                try:
+                    db.commit()
+                except IntegrityError:  # revoked concurrently: the same outcome
+                    db.rollback()
+            db.execute(delete(RevokedToken).where(col(RevokedToken.expires_at) < utcnow()))
+            db.commit()
+
+    def is_revoked(self, token_id: str) -> bool:
+        with Session(self.engine) as db:
+            return db.get(RevokedToken, token_id) is not None
+
     def get_user(self, user_id: str) -> User:
         with Session(self.engine) as db:
             user = db.get(User, user_id)
@@ -122,15 +157,19 @@ class Store:
             return user
 
     def ensure_project(self, *, user_id: str, name: str) -> Project:
+        """The user's project of that name, made on first use (concurrent first uses agree:
+        the unique index decides, the loser reads the winner's row)."""
+        query = select(Project).where(Project.user_id == user_id, Project.name == name)
         with Session(self.engine) as db:
-            query = select(Project).where(Project.user_id == user_id, Project.name == name)
             project = db.exec(query).first()
-            if project is None:
-                project = Project(user_id=user_id, name=name)
-                db.add(project)
+            if project is not None:
+                return project
+            db.add(Project(user_id=user_id, name=name))
+            try:
                 db.commit()
-                db.refresh(project)
-            return project
+            except IntegrityError:
+                db.rollback()
+            return db.exec(query).one()
 
     def get_project(self, *, user_id: str, project_id: str) -> Project:
         with Session(self.engine) as db:
@@ -139,10 +178,70 @@ class Store:
                 raise NotFound("No such project.")
             return project
 
+    def set_project_repo(self, *, user_id: str, project_id: str, full_name: str) -> None:
+        with Session(self.engine) as db:
+            db.execute(
+                update(Project)
+                .where(col(Project.id) == project_id, col(Project.user_id) == user_id)
+                .values(github_repo=full_name)
+            )
+            db.commit()
+
     def list_projects(self, *, user_id: str) -> Sequence[Project]:
         with Session(self.engine) as db:
             query = select(Project).where(Project.user_id == user_id).order_by(Project.name)
             return db.exec(query).all()
+
+    # --- MCP servers ---------------------------------------------------------------------
+
+    def mcp_servers(self, *, user_id: str) -> Sequence[McpServer]:
+        with Session(self.engine) as db:
+            query = select(McpServer).where(McpServer.user_id == user_id)
+            return db.exec(query.order_by(McpServer.name)).all()
+
+    def save_mcp_server(self, server: McpServer) -> McpServer:
+        """Add or replace (a server's name is unique among the user's, per project)."""
+        with Session(self.engine) as db:
+            same = select(McpServer).where(
+                McpServer.user_id == server.user_id,
+                McpServer.name == server.name,
+                McpServer.id != server.id,
+            )
+            for other in db.exec(same).all():
+                if other.project_id == server.project_id:
+                    raise Conflict(f"You already have an MCP server named {server.name!r} here.")
+            db.merge(server)
+            db.commit()
+        return server
+
+    def delete_mcp_server(self, *, user_id: str, server_id: str) -> None:
+        with Session(self.engine) as db:
+            found = db.get(McpServer, server_id)
+            if found is None or found.user_id != user_id:
+                raise NotFound("No such MCP server.")
+            db.delete(found)
+            db.commit()
+
+    # --- GitHub links --------------------------------------------------------------------
+
+    def github_link(self, user_id: str) -> GitHubLink | None:
+        with Session(self.engine) as db:
+            return db.get(GitHubLink, user_id)
+
+    def put_github_link(self, link: GitHubLink) -> None:
+        """Link (or relink: a new token replaces the old one)."""
+        with Session(self.engine) as db:
+            db.merge(link)
+            db.commit()
+
+    def delete_github_link(self, user_id: str) -> bool:
+        with Session(self.engine) as db:
+            link = db.get(GitHubLink, user_id)
+            if link is None:
+                return False
+            db.delete(link)
+            db.commit()
+            return True
 
     # --- sessions ------------------------------------------------------------------------
 
@@ -196,23 +295,50 @@ class Store:
             )
             db.commit()
 
-    def add_result(
-        self, session_id: str, *, cost_usd: float, input_tokens: int, output_tokens: int
-    ) -> None:
-        """Add one turn's cost and tokens to the session totals, atomically."""
+    def add_turn(self, turn: Turn, *, messages: int) -> None:
+        """Record a finished turn and count it (and its messages) on its session."""
         with Session(self.engine) as db:
+            db.add(turn)
             db.execute(
                 update(AgentSession)
-                .where(col(AgentSession.id) == session_id)
+                .where(col(AgentSession.id) == turn.session_id)
                 .values(
-                    cost_usd=AgentSession.cost_usd + cost_usd,
-                    input_tokens=AgentSession.input_tokens + input_tokens,
-                    output_tokens=AgentSession.output_tokens + output_tokens,
                     turns=AgentSession.turns + 1,
+                    message_count=AgentSession.message_count + messages,
                     updated_at=utcnow(),
                 )
             )
             db.commit()
+            db.refresh(turn)
+
+    def turns_of(self, session_id: str) -> Sequence[Turn]:
+        """The session's finished turns, oldest first."""
+        with Session(self.engine) as db:
+            query = select(Turn).where(Turn.session_id == session_id)
+            return db.exec(query.order_by(col(Turn.started_at))).all()
+
+    def add_usage(self, usage: ModelUsage) -> AgentSession:
+        """Record one relayed model request and add it to its session's totals, atomically;
+        returns the session with its new totals."""
+        with Session(self.engine) as db:
+            db.add(usage)
+            db.execute(
+                update(AgentSession)
+                .where(col(AgentSession.id) == usage.session_id)
+                .values(
+                    cost_usd=AgentSession.cost_usd + usage.cost_usd,
+                    input_tokens=AgentSession.input_tokens
+                    + usage.input_tokens
+                    + usage.cache_creation_tokens
+                    + usage.cache_read_tokens,
+                    output_tokens=AgentSession.output_tokens + usage.output_tokens,
+                )
+            )
+            db.commit()
+            session = db.get(AgentSession, usage.session_id)
+            if session is None:
+                raise NotFound("No such session.")
+            return session
 
     def reserve_seq(self, session_id: str, block: int) -> int:
         """Reserve the next `block` sequence numbers; returns the first one."""
@@ -233,6 +359,8 @@ class Store:
         with Session(self.engine) as db:
             for approval in db.exec(select(Approval).where(Approval.session_id == session_id)):
                 db.delete(approval)
+            for turn in db.exec(select(Turn).where(Turn.session_id == session_id)):
+                db.delete(turn)
             session = db.get(AgentSession, session_id)
             if session is not None:
                 db.delete(session)
@@ -295,6 +423,16 @@ class Store:
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 raise Conflict("This permission request was already answered.")
 
+    def mark_lost_approval(self, approval_id: str) -> None:
+        """One pending request whose asker is gone (the others may still be waited on)."""
+        with Session(self.engine) as db:
+            db.execute(
+                update(Approval)
+                .where(col(Approval.id) == approval_id, col(Approval.status) == "pending")
+                .values(status="lost", resolved_at=utcnow())
+            )
+            db.commit()
+
     def mark_lost_approvals(self, session_id: str | None = None) -> int:
         """Pending requests whose agent process is gone can never be answered: say so."""
         where = [col(Approval.status) == "pending"]
@@ -306,3 +444,74 @@ class Store:
             )
             db.commit()
             return int(result.rowcount)  # type: ignore[attr-defined]
+
+    # --- budgets -------------------------------------------------------------------------
+
+    def spent_since(self, user_id: str, since: datetime) -> float:
+        """What the user's model requests cost from `since` on (the relay's own count)."""
+        with Session(self.engine) as db:
+            total = db.exec(
+                select(func.coalesce(func.sum(ModelUsage.cost_usd), 0.0)).where(
+                    ModelUsage.user_id == user_id, col(ModelUsage.created_at) >= since
+                )
+            ).one()
+            return float(total)
+
+    def set_monthly_budget(self, user_id: str, budget_usd: float | None) -> None:
+        with Session(self.engine) as db:
+            db.execute(
+                update(User).where(col(User.id) == user_id).values(monthly_budget_usd=budget_usd)
+            )
+            db.commit()
+
+    # --- project environment variables ---------------------------------------------------
+
+    def env_vars(self, *, user_id: str, project_id: str) -> Sequence[ProjectEnvVar]:
+        with Session(self.engine) as db:
+            query = (
+                select(ProjectEnvVar)
+                .where(ProjectEnvVar.user_id == user_id, ProjectEnvVar.project_id == project_id)
+                .order_by(ProjectEnvVar.name)
+            )
+            return db.exec(query).all()
+
+    def put_env_var(self, *, user_id: str, project_id: str, name: str, value_sealed: str) -> None:
+        """Set (or replace) one variable; concurrent first sets agree through the unique
+        index: the loser replaces the winner's value."""
+        where = (
+            col(ProjectEnvVar.user_id) == user_id,
+            col(ProjectEnvVar.project_id) == project_id,
+            col(ProjectEnvVar.name) == name,
+        )
+        change = (
+            update(ProjectEnvVar)
+            .where(*where)
+            .values(value_sealed=value_sealed, updated_at=utcnow())
+        )
+        with Session(self.engine) as db:
+            if db.execute(change).rowcount == 1:  # type: ignore[attr-defined]
+                db.commit()
+                return
+            db.add(
+                ProjectEnvVar(
+                    user_id=user_id, project_id=project_id, name=name, value_sealed=value_sealed
+                )
+            )
+            try:
+                db.commit()
+            except IntegrityError:
+                db.rollback()
+                db.execute(change)
+                db.commit()
+
+    def delete_env_var(self, *, user_id: str, project_id: str, name: str) -> bool:
+        with Session(self.engine) as db:
+            result = db.execute(
+                delete(ProjectEnvVar).where(
+                    col(ProjectEnvVar.user_id) == user_id,
+                    col(ProjectEnvVar.project_id) == project_id,
+                    col(ProjectEnvVar.name) == name,
+                )
+            )
+            db.commit()
+            return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -13,21 +13,21 @@ import argparse
 import json
 import logging
 import secrets
-import socket
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
 import uvicorn
+from botocore.credentials import Credentials
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from app.devtools import bedrock
 from app.devtools.scenario import (
     SCENARIOS_DIR,
     Block,
@@ -37,13 +37,10 @@ from app.devtools.scenario import (
     load_scenario,
     plan_reply,
 )
+from app.devtools.threaded import ThreadedServer
 
 logger = logging.getLogger(__name__)
 
-_START_TIMEOUT_S = 10.0
-_STOP_TIMEOUT_S = 5.0
-# In-flight streams (a slow "long story") are cancelled this soon after stop() is called.
-_GRACEFUL_SHUTDOWN_S = 1
 _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 _SIGNATURE = "c2NyaXB0ZWQtdGhpbmtpbmc="  # the CLI echoes it back; nobody verifies it here
 _DEFAULT_MODEL = "claude-scripted"
@@ -176,20 +173,30 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 
 def create_app(
-    scenario_provider: Callable[[], Scenario], log: list[dict[str, Any]] | None = None
+    scenario_provider: Callable[[], Scenario],
+    log: list[dict[str, Any]] | None = None,
+    *,
+    headers_log: list[dict[str, str]] | None = None,
+    aws_credentials: Credentials | None = None,
 ) -> Starlette:
     """The ASGI app; `scenario_provider` is called per request so scenarios can be swapped live.
 
-    Every /v1/messages body is appended to `log` so tests can assert what the CLI sent; the
-    standalone server passes None because it would grow without bound.
+    Every /v1/messages body is appended to `log` (and its headers to `headers_log`) so tests
+    can assert what the CLI sent; the standalone server passes None because it would grow
+    without bound. Bedrock's routes check SigV4 signatures by `aws_credentials` when given.
     """
     log_lock = threading.Lock()
 
+    def record(request: Request, body: dict[str, Any]) -> None:
+        with log_lock:
+            if log is not None:
+                log.append(body)
+            if headers_log is not None:
+                headers_log.append(dict(request.headers))
+
     async def messages(request: Request) -> Response:
         body = await _json_body(request)
-        if log is not None:
-            with log_lock:
-                log.append(body)
+        record(request, body)
         reply = plan_reply(scenario_provider(), body)
         model = str(body.get("model") or _DEFAULT_MODEL)
         logger.info("%s: rule=%s step=%d", model, reply.rule, reply.step)
@@ -203,6 +210,46 @@ def create_app(
                 headers={"cache-control": "no-cache"},
             )
         return JSONResponse(full_message(reply, model))
+
+    async def bedrock_invoke(request: Request) -> Response:
+        """Bedrock's InvokeModel(WithResponseStream): the model id in the path, not the body."""
+        raw = await request.body()
+        if problem := await _aws_problem(request, raw):
+            return JSONResponse({"message": problem}, status_code=403)
+        body = await _json_body(request)
+        record(request, body)
+        model = request.path_params["model_id"]
+        reply = plan_reply(scenario_provider(), body)
+        if reply.http_error is not None:
+            error = reply.http_error
+            return JSONResponse({"message": error.message}, status_code=error.status)
+        if request.url.path.endswith("-with-response-stream"):
+
+            async def frames() -> AsyncIterator[bytes]:
+                async for event in stream_events(reply, model):
+                    data = event.split(b"data: ", 1)[1]
+                    yield bedrock.chunk(json.loads(data))
+
+            return StreamingResponse(frames(), media_type="application/vnd.amazon.eventstream")
+        return JSONResponse(full_message(reply, model))
+
+    async def inference_profiles(request: Request) -> Response:
+        if problem := await _aws_problem(request, b""):
+            return JSONResponse({"message": problem}, status_code=403)
+        return JSONResponse({"inferenceProfileSummaries": []})
+
+    async def _aws_problem(request: Request, raw: bytes) -> str | None:
+        if aws_credentials is None:
+            return None
+        # As AWS does: the path exactly as sent (still percent-encoded), not Starlette's decoding.
+        raw_path = request.scope["raw_path"].decode()
+        query = request.url.query
+        url = f"{request.url.scheme}://{request.url.netloc}{raw_path}" + (
+            f"?{query}" if query else ""
+        )
+        return bedrock.signature_problem(
+            request.method, url, dict(request.headers), raw, aws_credentials
+        )
 
     async def count_tokens(request: Request) -> Response:
         return JSONResponse({"input_tokens": estimate_input_tokens(await _json_body(request))})
@@ -222,6 +269,11 @@ def create_app(
         routes=[
             Route("/v1/messages", messages, methods=["POST"]),
             Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+            Route("/model/{model_id}/invoke", bedrock_invoke, methods=["POST"]),
+            Route(
+                "/model/{model_id}/invoke-with-response-stream", bedrock_invoke, methods=["POST"]
+            ),
+            Route("/inference-profiles", inference_profiles, methods=["GET"]),
         ],
         exception_handlers={HTTPException: http_error},
     )
@@ -230,23 +282,25 @@ def create_app(
 class ModelServer:
     """The scripted API on a background uvicorn thread, for tests and local development."""
 
-    def __init__(self, scenario: Scenario, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        aws_credentials: Credentials | None = None,
+    ) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.request_headers: list[dict[str, str]] = []
+        self._aws_credentials = aws_credentials
         self._scenario = scenario
         self._scenario_lock = threading.Lock()
-        self._host = host
-        self._port = port
-        self._socket: socket.socket | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._base_url = ""
+        self._serving = ThreadedServer("model server", host, port)
 
     @property
     def base_url(self) -> str:
         """Like "http://127.0.0.1:54321"; only known once started (port 0 picks a free port)."""
-        if not self._base_url:
-            raise RuntimeError("ModelServer is not started")
-        return self._base_url
+        return self._serving.base_url
 
     def set_scenario(self, scenario: Scenario) -> None:
         """Switch scripts between (or during) conversations; applies from the next request."""
@@ -259,47 +313,17 @@ class ModelServer:
 
     def start(self) -> str:
         """Bind, serve on a daemon thread, and return once connections are accepted."""
-        if self._thread is not None:
-            raise RuntimeError("ModelServer is already started")
-        # Binding here (not inside uvicorn) makes the real port known before serving starts.
-        sock = socket.create_server((self._host, self._port))
-        app = create_app(self._current_scenario, self.requests)
-        config = uvicorn.Config(
-            app,
-            log_level="warning",
-            lifespan="off",
-            access_log=False,
-            timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S,
+        app = create_app(
+            self._current_scenario,
+            self.requests,
+            headers_log=self.request_headers,
+            aws_credentials=self._aws_credentials,
         )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="model-server", daemon=True
-        )
-        thread.start()
-        deadline = time.monotonic() + _START_TIMEOUT_S
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                sock.close()
-                raise RuntimeError("model server failed to start")
-            time.sleep(0.01)
-        self._socket, self._server, self._thread = sock, server, thread
-        host, port = sock.getsockname()[:2]
-        self._base_url = f"http://{host}:{port}"
-        logger.info("scripted model server listening on %s", self._base_url)
-        return self._base_url
+        return self._serving.start(app)
 
     def stop(self) -> None:
         """Shut down and wait for the thread; safe to call twice."""
-        if self._server is None or self._thread is None:
-            return
-        self._server.should_exit = True
-        self._thread.join(_STOP_TIMEOUT_S)
-        if self._thread.is_alive():
-            logger.warning("model server thread did not stop within %.0f s", _STOP_TIMEOUT_S)
-        if self._socket is not None:
-            self._socket.close()
-        self._server = self._thread = self._socket = None
-        self._base_url = ""
+        self._serving.stop()
 
     def __enter__(self) -> ModelServer:
         self.start()

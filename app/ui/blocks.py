@@ -11,10 +11,13 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from app.agent.history import INTERRUPTED
+
 Block = dict[str, str]
 
 # Events that become (or change) a block of the conversation.
-BLOCK_EVENTS = ("user_message", "text", "thinking", "tool_use", "tool_result", "result", "error")
+BLOCK_EVENTS = ("user_message", "text", "thinking", "tool_use", "tool_result", "turn_end", "error")
+
 
 _LONG_OUTPUT = 1200  # characters of tool output shown before "show more"
 
@@ -47,7 +50,9 @@ def tool_block(
     }
 
 
-def with_result(block: Block, content: str, is_error: bool) -> Block:
+def with_result(block: Block, content: str, is_error: bool, root: str = "") -> Block:
+    if root:  # paths as the user knows them: relative to the project
+        content = content.replace(root.rstrip("/") + "/", "")
     short = content if len(content) <= _LONG_OUTPUT else content[:_LONG_OUTPUT] + "…"
     return {
         **block,
@@ -58,14 +63,23 @@ def with_result(block: Block, content: str, is_error: bool) -> Block:
     }
 
 
-def result_block(data: dict[str, Any]) -> Block:
-    seconds = data.get("duration_ms", 0) / 1000
+def footer_block(turn: dict[str, Any]) -> Block:
+    """A finished turn's footer: how it ended, its cost and tokens (the model relay's count of
+    the API's own usage), its duration."""
+    seconds = turn.get("duration_ms", 0) / 1000
+    ending = {"interrupted": "Stopped · ", "failed": "Failed · "}.get(turn.get("status", ""), "")
     return {
         "kind": "result",
         "parent": "",
-        "text": f"${data.get('cost_usd', 0):.4f} · {data.get('input_tokens', 0):,} in / "
-        f"{data.get('output_tokens', 0):,} out tokens · {seconds:.1f} s",
+        "stopped": "1" if turn.get("status") == "interrupted" else "",
+        "text": f"{ending}${turn.get('cost_usd', 0):.4f} · {turn.get('input_tokens', 0):,} in / "
+        f"{turn.get('output_tokens', 0):,} out tokens · {seconds:.1f} s",
     }
+
+
+def stopped_block() -> Block:
+    """A stopped turn whose footer was not recorded (sessions older than turn records)."""
+    return {"kind": "result", "parent": "", "stopped": "1", "text": "Stopped"}
 
 
 def error_block(message: str) -> Block:
@@ -164,9 +178,9 @@ def apply(blocks: list[Block], event: dict[str, Any], root: str = "") -> None:
             )
         )
     elif kind == "tool_result":
-        _set_result(blocks, event["tool_use_id"], event["content"], event["is_error"])
-    elif kind == "result":
-        blocks.append(result_block(event))
+        _set_result(blocks, event["tool_use_id"], event["content"], event["is_error"], root)
+    elif kind == "turn_end":
+        blocks.append(footer_block(event))
     elif kind == "error":
         blocks.append(error_block(event["message"]))
 
@@ -176,7 +190,11 @@ def from_history(messages: Iterable[dict[str, Any]], root: str = "") -> list[Blo
     blocks: list[Block] = []
     for message in messages:
         kind = message["type"]
-        if kind == "text":
+        stopped = kind == "text" and message["text"].startswith(INTERRUPTED)
+        if stopped:
+            if "turn" not in message:
+                blocks.append(stopped_block())
+        elif kind == "text":
             blocks.append(
                 user_block(message["text"])
                 if message["role"] == "user"
@@ -187,14 +205,20 @@ def from_history(messages: Iterable[dict[str, Any]], root: str = "") -> list[Blo
         elif kind == "tool_use":
             blocks.append(tool_block(message["id"], message["name"], message["input"], root=root))
         elif kind == "tool_result":
-            _set_result(blocks, message["tool_use_id"], message["content"], message["is_error"])
+            _set_result(
+                blocks, message["tool_use_id"], message["content"], message["is_error"], root
+            )
+        if "turn" in message:
+            blocks.append(footer_block(message["turn"]))
     return blocks
 
 
-def _set_result(blocks: list[Block], tool_use_id: str, content: str, is_error: bool) -> None:
+def _set_result(
+    blocks: list[Block], tool_use_id: str, content: str, is_error: bool, root: str = ""
+) -> None:
     for index in range(len(blocks) - 1, -1, -1):
         if blocks[index].get("id") == tool_use_id:
-            blocks[index] = with_result(blocks[index], content, is_error)
+            blocks[index] = with_result(blocks[index], content, is_error, root)
             return
 
 

@@ -6,7 +6,10 @@ import json
 import tracemalloc
 from pathlib import Path
 
+import pytest
+
 from app.agent.history import read_page
+from app.errors import InvalidInput, NotFound
 
 
 def write_transcript(path: Path, turns: int, padding: int = 0) -> None:
@@ -62,7 +65,7 @@ def test_pages_walk_back_through_the_whole_history_in_order(tmp_path: Path) -> N
     seen: list[str] = []
     before = None
     while True:
-        page = read_page(path, before=before, limit=7)
+        page = read_page(tmp_path, path, before=before, limit=7)
         seen[:0] = [m["uuid"] + ":" + m["type"] for m in page.messages]
         before = page.before
         if before is None:
@@ -80,7 +83,7 @@ def test_latest_page_of_a_50mb_transcript_reads_only_its_tail(tmp_path: Path) ->
     write_transcript(path, turns=5000, padding=10_000)
     assert path.stat().st_size > 50_000_000
     tracemalloc.start()
-    page = read_page(path, limit=20)
+    page = read_page(tmp_path, path, limit=20)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert (
@@ -95,6 +98,23 @@ def test_torn_last_line_is_skipped(tmp_path: Path) -> None:
     write_transcript(path, turns=2)
     with path.open("a") as f:
         f.write('{"type": "assistant", "message": {"content": [{"ty')
-    page = read_page(path, limit=100)
+    page = read_page(tmp_path, path, limit=100)
     assert [m["uuid"] for m in page.messages][-1] == "r1"
     assert page.metadata == {"session_id": "s", "cwd": "/w", "git_branch": None, "version": None}
+
+
+def test_a_transcript_linked_to_another_users_file_is_not_read(tmp_path: Path) -> None:
+    """An agent can make its own transcript a symlink to a file it cannot see (the path is
+    just a string); the app, reading history outside the jail, must not follow it."""
+    other = tmp_path / "homes" / "ann" / "s.jsonl"
+    other.parent.mkdir(parents=True)
+    write_transcript(other, turns=1)
+    home = tmp_path / "homes" / "bob"
+    mine = home / ".claude" / "projects" / "-workspace-x" / "s.jsonl"
+    mine.parent.mkdir(parents=True)
+    mine.symlink_to(other)
+    with pytest.raises(NotFound):
+        read_page(home, mine)
+    (home / ".claude" / "projects" / "-workspace-y").symlink_to(other.parent)
+    with pytest.raises(InvalidInput):
+        read_page(home, home / ".claude" / "projects" / "-workspace-y" / "s.jsonl")

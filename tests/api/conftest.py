@@ -68,7 +68,7 @@ def serve_api(env: dict[str, str]) -> Iterator[Api]:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
-        await start_services(load_settings(env))
+        api.state.services = await start_services(load_settings(env))
         try:
             yield
         finally:
@@ -100,12 +100,17 @@ def api(tmp_path: Path, model_server: ModelServer) -> Iterator[Api]:
 
 
 def sse_events(response: httpx.Response) -> Iterator[dict[str, Any]]:
-    """Parse an SSE response into its JSON frames, checking each carries its `id:`."""
+    """Parse an SSE response into its JSON frames, checking each event carries its own `id:`
+    (its sequence number) and the closing `done` none (it is not an event)."""
     frame_id = None
     for line in response.iter_lines():
         if line.startswith("id: "):
             frame_id = int(line[4:])
         elif line.startswith("data: "):
             data = json.loads(line[6:])
-            assert frame_id == data["seq"], "every frame's id: is its sequence number"
+            if data["type"] == "done":
+                assert frame_id is None, "`done` has no id of its own"
+            else:
+                assert frame_id == data["seq"], "every event's id: is its sequence number"
+            frame_id = None
             yield data

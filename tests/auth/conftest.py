@@ -8,28 +8,16 @@ us-east-1; most of them search every region, but GlobalSignOut only looks there.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from app.auth.cognito import CognitoConfig
 
 REGION = "us-east-1"
 ALLOWED_DOMAIN = "example.com"
 PASSWORD = "Correct-Horse-9"  # meets moto's default policy: upper, lower, digit, symbol
-
-
-@pytest.fixture(scope="session")
-def moto_url() -> Iterator[str]:
-    """Port 0 lets the OS pick a free port; moto 5.2 reports it via get_host_and_port()."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.auth.cognito import CognitoClient, CognitoConfig
 from app.devtools.model_server import ModelServer
+from app.errors import AppError
 from tests.api.conftest import Api, serve_api, settings_env
 from tests.auth.conftest import PASSWORD
 
@@ -140,3 +141,16 @@ def _tamper(token: str, **changes: str) -> str:
     claims = json.loads(jwt.utils.base64url_decode(payload))
     claims.update(changes)
     return f"{head}.{jwt.utils.base64url_encode(json.dumps(claims).encode()).decode()}.{signature}"
+
+
+def test_cognito_sign_out_revokes_the_access_and_refresh_tokens(
+    cognito_api: Api, cognito_config: CognitoConfig
+) -> None:
+    tokens = signed_in(cognito_config, f"leaver-{time.time_ns()}@example.com")
+    with cognito_api.client(tokens.access_token) as http:
+        assert http.get("/auth/me").status_code == 200
+        assert http.post("/auth/signout").status_code == 204
+        refused = http.get("/auth/me")
+    assert refused.status_code == 401 and "signed out" in refused.json()["detail"]
+    with pytest.raises(AppError):  # GlobalSignOut: Cognito refuses the refresh token too
+        CognitoClient(cognito_config).refresh(tokens.refresh_token)

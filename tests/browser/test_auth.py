@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 import time
+import urllib.error
+import urllib.request
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
+from tests.browser.conftest import RunningApp
 from tests.browser.test_chat import send, sign_up
 
 pytestmark = pytest.mark.browser
@@ -64,3 +67,54 @@ def test_a_second_user_sees_none_of_the_first_users_sessions(page: Page) -> None
     sign_up(page, "second@example.com")
     expect(page.locator(".session-item")).to_have_count(0)
     expect(page.get_by_text("private words")).to_have_count(0)
+
+
+def test_sign_out_revokes_the_token_everywhere(page: Page, reflex_app: RunningApp) -> None:
+    sign_up(page, "revoker@example.com")
+    access = storage(page, "aw_access")
+    second = page.context.new_page()  # another tab of the same browser
+    second.goto("/")
+    expect(second.locator("#new-session")).to_be_visible()
+    assert api_status(reflex_app, access) == 200
+
+    page.locator("#sign-out").click()
+    expect(page).to_have_url(LOGIN)
+    assert api_status(reflex_app, access) == 401, "the server refuses the signed-out token"
+    # The other tab's state still holds that token: its next event (the rail's refresh every
+    # few seconds, or a click) finds it revoked and the tab goes to sign in.
+    expect(second).to_have_url(LOGIN, timeout=10_000)
+
+
+def test_a_closed_tabs_client_token_alone_acts_as_nobody(page: Page, browser: Browser) -> None:
+    sign_up(page, "closer@example.com")
+    page.locator("#new-session").click()
+    send(page, "echo words only the owner may read")
+    expect(page.locator(".msg-assistant").last).to_have_text(
+        "You said: words only the owner may read"
+    )
+    client_token = page.evaluate("window.sessionStorage.getItem('token')")
+    assert client_token
+    page.close()
+
+    # Another browser with that tab's client token, but not its access token.
+    context = browser.new_context(base_url=page.url.rsplit("/", 1)[0] + "/")
+    context.add_init_script(f"window.sessionStorage.setItem('token', {client_token!r})")
+    intruder = context.new_page()
+    frames: list[str] = []
+    intruder.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(str(f))))
+    intruder.goto("/")
+    expect(intruder).to_have_url(LOGIN)
+    assert intruder.evaluate("window.sessionStorage.getItem('token')") == client_token
+    assert not any("words only the owner" in f for f in frames), "nothing of the owner's state"
+    context.close()
+
+
+def api_status(app: RunningApp, token: str) -> int:
+    request = urllib.request.Request(
+        app.api_url + "auth/me", headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        with urllib.request.urlopen(request) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)

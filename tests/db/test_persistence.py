@@ -2,42 +2,22 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy import Engine, create_engine, text
+from sqlmodel import Session, select
 
 from app.db.engine import open_database
 from app.db.migrations import STEPS, migrate
-from app.db.models import AgentSession, Approval
+from app.db.models import AgentSession, Approval, ModelUsage, Turn, utcnow
 from app.db.store import Store
 from app.errors import Conflict, NotFound
-from tests.conftest import POSTGRES_URL
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'app.db'}"
-        return
-    name = "test_" + uuid.uuid4().hex[:12]
-    admin = create_engine(
-        POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+from tests.conftest import ensure_user
 
 
 def test_sessions_are_scoped_to_their_user(database_url: str) -> None:
     store = Store(open_database(database_url))
-    ann, bob = store.ensure_user("Ann@Example.com"), store.ensure_user("bob@example.com")
-    assert store.ensure_user("ann@example.com").id == ann.id
+    ann, bob = ensure_user(store, "Ann@Example.com"), ensure_user(store, "bob@example.com")
+    assert ensure_user(store, "ann@example.com").id == ann.id
     project = store.ensure_project(user_id=ann.id, name="default")
     session = store.add_session(AgentSession(user_id=ann.id, project_id=project.id, title="hello"))
 
@@ -55,7 +35,7 @@ def test_sessions_are_scoped_to_their_user(database_url: str) -> None:
 
 def test_session_paging_and_totals(database_url: str) -> None:
     store = Store(open_database(database_url))
-    user = store.ensure_user("ann@example.com")
+    user = ensure_user(store, "ann@example.com")
     ids = [
         store.add_session(AgentSession(user_id=user.id, project_id="p", title=f"s{i}")).id
         for i in range(25)
@@ -63,10 +43,39 @@ def test_session_paging_and_totals(database_url: str) -> None:
     pages = [store.list_sessions(user_id=user.id, limit=10, offset=o) for o in (0, 10, 20)]
     assert [len(rows) for rows, _ in pages] == [10, 10, 5]
     assert {r.id for rows, _ in pages for r in rows} == set(ids)
-    store.add_result(ids[0], cost_usd=0.5, input_tokens=10, output_tokens=3)
-    store.add_result(ids[0], cost_usd=0.25, input_tokens=1, output_tokens=1)
+    for cost, tokens_in, cached, tokens_out in ((0.5, 10, 5, 3), (0.25, 1, 0, 1)):
+        store.add_usage(
+            ModelUsage(
+                session_id=ids[0],
+                user_id=user.id,
+                model="claude-sonnet-4-5",
+                input_tokens=tokens_in,
+                cache_read_tokens=cached,
+                output_tokens=tokens_out,
+                cost_usd=cost,
+            )
+        )
+    now = utcnow()
+    store.add_turn(
+        Turn(session_id=ids[0], status="done", started_at=now, ended_at=now, cost_usd=0.75),
+        messages=3,
+    )
     row = store.get_session(user_id=user.id, session_id=ids[0])
-    assert (row.cost_usd, row.input_tokens, row.output_tokens, row.turns) == (0.75, 11, 4, 2)
+    assert (row.cost_usd, row.input_tokens, row.output_tokens, row.turns) == (0.75, 16, 4, 1)
+    assert row.message_count == 3
+    [turn] = store.turns_of(ids[0])
+    assert (turn.status, turn.cost_usd) == ("done", 0.75)
+    with Session(store.engine) as db:
+        recorded = db.exec(select(ModelUsage).where(ModelUsage.session_id == ids[0])).all()
+    assert sorted(u.cost_usd for u in recorded) == [0.25, 0.5]
+
+
+def test_sandbox_uids_are_distinct_and_stable(database_url: str) -> None:
+    store = Store(open_database(database_url))
+    uids = [store.sandbox_uid(f"user-{i}", 200_000) for i in range(3)]
+    assert uids == [200_000, 200_001, 200_002]
+    assert store.sandbox_uid("user-1", 200_000) == 200_001
+    assert Store(open_database(database_url)).sandbox_uid("user-0", 300_000) == 200_000
 
 
 def test_sequence_blocks_only_grow(database_url: str) -> None:

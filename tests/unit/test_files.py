@@ -8,17 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.errors import InvalidInput, NotFound
-from app.workspace.files import list_files, read_text
-
-
-def test_lists_files_without_noise(tmp_path: Path) -> None:
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "a.py").write_text("print(1)")
-    (tmp_path / "README.md").write_text("hi")
-    (tmp_path / ".git").mkdir()
-    (tmp_path / ".git" / "config").write_text("secret")
-    assert list_files(tmp_path) == ["README.md", "src/a.py"]
-    assert list_files(tmp_path, limit=1) == ["README.md"]
+from app.workspace.files import read_text
 
 
 def test_reading_outside_the_project_is_refused(tmp_path: Path) -> None:
@@ -38,3 +28,19 @@ def test_reads_text_truncates_and_spots_binary(tmp_path: Path) -> None:
     (tmp_path / "bin").write_bytes(b"\x00\x01\x02")
     assert read_text(tmp_path, "big.txt", limit=10) == "x" * 10 + "\n… (truncated)"
     assert read_text(tmp_path, "bin") == "(binary file)"
+
+
+def test_a_project_folder_swapped_for_a_link_is_not_followed(tmp_path: Path) -> None:
+    secret = tmp_path / "elsewhere"
+    secret.mkdir()
+    (secret / "key.txt").write_text("not yours")
+    project = tmp_path / "project"
+    project.symlink_to(secret)
+    with pytest.raises(InvalidInput):
+        read_text(project, "key.txt")
+
+
+def test_overlong_paths_are_refused_clearly(tmp_path: Path) -> None:
+    for path in ("a" * 5000, "d/" * 2100 + "f", "x" * 300):
+        with pytest.raises(InvalidInput, match="at most"):
+            read_text(tmp_path, path)

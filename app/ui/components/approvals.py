@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from app.ui.components.markdown import safe_markdown
 from app.ui.state.chat import ChatState, Pending, Question
 
 
@@ -112,7 +113,7 @@ def _plan_request(request: Pending) -> rx.Component:
         _title("clipboard_list", "violet", "The agent proposes a plan"),
         rx.cond(
             request.plan != "",
-            rx.box(rx.markdown(request.plan), class_name="plan", width="100%"),
+            rx.box(safe_markdown(request.plan), class_name="plan", width="100%"),
             rx.text(
                 "(The plan is in the conversation above.)", size="2", color=rx.color("gray", 10)
             ),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
+from app.ui.components.markdown import safe_markdown
+from app.ui.components.turn_menu import rewind_dialog, turn_menu
 from app.ui.state.chat import ChatState
 from app.ui.state.stream import streaming_view
 from app.ui.state.turns import turns_view
@@ -12,19 +14,20 @@ MONO = {"font_family": "var(--code-font-family, monospace)", "font_size": "0.8em
 
 
 def _user(block: rx.Var) -> rx.Component:
-    return rx.box(
+    bubble = rx.box(
         rx.text(block["text"], white_space="pre-wrap"),
         class_name="msg msg-user",
         background=rx.color("accent", 3),
         padding="0.6em 0.9em",
         border_radius="10px",
-        align_self="flex-end",
-        max_width="85%",
+    )
+    return rx.hstack(
+        turn_menu(block), bubble, align="center", align_self="flex-end", max_width="85%"
     )
 
 
 def _assistant(block: rx.Var) -> rx.Component:
-    return rx.box(rx.markdown(block["text"]), class_name="msg msg-assistant", width="100%")
+    return rx.box(safe_markdown(block["text"]), class_name="msg msg-assistant", width="100%")
 
 
 def _output(block: rx.Var) -> rx.Component:
@@ -146,7 +149,12 @@ def _block(block: rx.Var) -> rx.Component:
         (
             "result",
             rx.text(
-                block["text"], color=rx.color("gray", 10), size="1", class_name="msg msg-result"
+                block["text"],
+                color=rx.color("gray", 10),
+                size="1",
+                class_name=rx.cond(
+                    block["stopped"].to(str) == "1", "msg msg-result msg-stopped", "msg msg-result"
+                ),
             ),
         ),
         (
@@ -159,7 +167,7 @@ def _block(block: rx.Var) -> rx.Component:
                 width="100%",
             ),
         ),
-        rx.text(block["text"], color=rx.color("gray", 10), size="1"),
+        rx.text(block["text"], color=rx.color("gray", 10), size="1", class_name="msg-notice"),
     )
     # Subagent (Task) work is indented under the call that started it.
     return rx.cond(
@@ -223,6 +231,7 @@ def conversation() -> rx.Component:
         ),
         turns_view(_block),
         streaming_view(id="streaming", class_name="msg msg-streaming", width="100%"),
+        rewind_dialog(),
         rx.cond(
             ChatState.status == "running",
             rx.hstack(

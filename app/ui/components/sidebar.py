@@ -1,10 +1,20 @@
-"""The left rail: sessions (search, paging, rename, delete), projects and files."""
+"""The left rail: sessions (search, paging, rename, delete), projects (with GitHub), files
+and the open project's git."""
 
 from __future__ import annotations
 
 import reflex as rx
 
+from app.ui.components.env import env_section
+from app.ui.components.files_panel import files_panel
+from app.ui.components.git_panel import git_panel
+from app.ui.components.github import github_section
+from app.ui.components.mcp import mcp_section
 from app.ui.state.chat import ChatState
+from app.ui.state.files import FilesState
+from app.ui.state.git import GitState
+from app.ui.state.github import GitHubState
+from app.ui.state.mcp import McpState
 from app.ui.state.sessions import SessionsState
 from app.ui.state.workspace import WorkspaceState
 
@@ -147,7 +157,13 @@ def _sessions() -> rx.Component:
                 id="more-sessions",
             ),
         ),
-        rx.text(SessionsState.total.to_string() + " sessions", **MUTED),
+        rx.text(
+            rx.cond(
+                SessionsState.total == 1, "1 session", SessionsState.total.to_string() + " sessions"
+            ),
+            **MUTED,
+            id="session-count",
+        ),
         _delete_dialog(),
         width="100%",
         spacing="2",
@@ -183,51 +199,84 @@ def _projects() -> rx.Component:
             WorkspaceState.error != "",
             rx.text(WorkspaceState.error, size="1", color=rx.color("red", 11)),
         ),
+        rx.cond(WorkspaceState.sync_enabled, _backup()),
+        _restart(),
+        env_section(),
+        mcp_section(),
+        github_section(),
         width="100%",
         spacing="1",
     )
 
 
-def _files() -> rx.Component:
+def _restart() -> rx.Component:
+    """Restart workspace: stops every agent and terminal, keeps the work (asks first)."""
     return rx.vstack(
-        rx.button(
-            rx.icon("refresh_cw", size=14),
-            "Refresh",
-            size="1",
-            variant="soft",
-            on_click=WorkspaceState.load_files,
-        ),
-        rx.foreach(
-            WorkspaceState.files,
-            lambda f: rx.text(
-                f,
+        rx.cond(
+            WorkspaceState.confirming_restart,
+            rx.hstack(
+                rx.text("Stop all your agents and terminals?", size="1", flex="1"),
+                rx.button(
+                    "Restart",
+                    on_click=WorkspaceState.restart,
+                    size="1",
+                    color_scheme="red",
+                    id="confirm-restart",
+                ),
+                rx.button(
+                    "Cancel", on_click=WorkspaceState.cancel_restart, size="1", variant="soft"
+                ),
+                width="100%",
+                align="center",
+            ),
+            rx.button(
+                rx.icon("rotate-ccw", size=14),
+                "Restart workspace",
+                on_click=WorkspaceState.ask_restart,
+                loading=WorkspaceState.restarting,
                 size="1",
-                font_family="monospace",
-                cursor="pointer",
-                class_name="file-item",
-                on_click=WorkspaceState.open_file(f),
-                _hover={"text_decoration": "underline"},
+                variant="soft",
+                id="restart-workspace",
+                title="Stop every agent and terminal; your files and conversations are kept",
             ),
         ),
-        rx.dialog.root(
-            rx.dialog.content(
-                rx.dialog.title(WorkspaceState.file_path),
-                rx.code_block(
-                    WorkspaceState.file_text,
-                    wrap_long_lines=True,
-                    font_size="0.8em",
-                    max_height="70vh",
-                    overflow="auto",
-                ),
-                rx.dialog.close(
-                    rx.button("Close", on_click=WorkspaceState.close_file, margin_top="0.5em")
-                ),
-                max_width="min(900px, 95vw)",
-            ),
-            open=WorkspaceState.file_open,
+        rx.cond(
+            WorkspaceState.restart_note != "",
+            rx.text(WorkspaceState.restart_note, size="1", id="restart-note"),
         ),
         width="100%",
         spacing="1",
+        padding_top="0.5em",
+    )
+
+
+def _backup() -> rx.Component:
+    """Back up now, and when each folder last was."""
+    return rx.vstack(
+        rx.button(
+            rx.icon("cloud-upload", size=14),
+            "Back up now",
+            on_click=WorkspaceState.back_up_now,
+            loading=WorkspaceState.backing_up,
+            size="1",
+            variant="soft",
+            id="back-up-now",
+        ),
+        rx.foreach(
+            WorkspaceState.sync_rows,
+            lambda item: rx.cond(
+                item["backed_up"] != "",
+                rx.text(
+                    item["name"] + ": backed up at " + item["backed_up"] + " UTC",
+                    size="1",
+                    color=rx.color("gray", 10),
+                    class_name="backed-up",
+                ),
+            ),
+        ),
+        width="100%",
+        spacing="1",
+        padding_top="0.5em",
     )
 
 
@@ -243,15 +292,22 @@ def sidebar() -> rx.Component:
         rx.tabs.root(
             rx.tabs.list(
                 rx.tabs.trigger("Sessions", value="sessions"),
-                rx.tabs.trigger("Projects", value="projects", on_click=WorkspaceState.load),
                 rx.tabs.trigger(
-                    "Files", value="files", on_click=WorkspaceState.load_files, id="files-tab"
+                    "Projects",
+                    value="projects",
+                    on_click=[WorkspaceState.load, GitHubState.load, McpState.load],
+                    id="projects-tab",
                 ),
+                rx.tabs.trigger("Files", value="files", id="files-tab"),
+                rx.tabs.trigger("Git", value="git", id="git-tab"),
             ),
             rx.tabs.content(_sessions(), value="sessions", padding_top="0.5em"),
             rx.tabs.content(_projects(), value="projects", padding_top="0.5em"),
-            rx.tabs.content(_files(), value="files", padding_top="0.5em"),
+            rx.tabs.content(files_panel(), value="files", padding_top="0.5em"),
+            rx.tabs.content(git_panel(), value="git", padding_top="0.5em"),
             default_value="sessions",
+            # The Files and Git tabs refresh when they open and follow the agent while shown.
+            on_change=[GitState.tab_changed, FilesState.tab_changed],
             width="100%",
         ),
         width="100%",

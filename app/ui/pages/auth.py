@@ -40,7 +40,7 @@ def _card(title: str, *children: rx.Component) -> rx.Component:
 
 def _field(name: str, label: str, kind: str = "text", **props: object) -> rx.Component:
     return rx.vstack(
-        rx.text(label, as_="label", size="2", weight="medium"),
+        rx.el.label(label, html_for=name, style={"font_size": "14px", "font_weight": "500"}),
         rx.input(name=name, id=name, type=kind, required=True, width="100%", **props),
         spacing="1",
         width="100%",

@@ -3,17 +3,29 @@ connection state, model and permission mode."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import reflex as rx
 
 from app.ui.components.approvals import approvals
+from app.ui.components.budget import budget_badge
 from app.ui.components.composer import composer
 from app.ui.components.conversation import conversation, todo_panel
 from app.ui.components.sidebar import sidebar
+from app.ui.components.terminal import terminal_panel, terminal_toggle
 from app.ui.state.base import BaseState
 from app.ui.state.chat import ChatState
 from app.ui.state.sessions import SessionsState
+from app.ui.state.workspace import WorkspaceState
 
 BORDER = f"1px solid {rx.color('gray', 5)}"
+# Text that stays on one line and ends in "…" rather than pushing its neighbours off screen.
+ONE_LINE = {
+    "white_space": "nowrap",
+    "overflow": "hidden",
+    "text_overflow": "ellipsis",
+    "min_width": "0",
+}
 
 
 def _connection() -> rx.Component:
@@ -44,20 +56,29 @@ def _header() -> rx.Component:
             on_click=SessionsState.toggle_rail,
             display=["flex", "flex", "none"],
             id="open-rail",
+            aria_label="Sessions and projects",
+            title="Sessions and projects",
         ),
         rx.heading("Agent Web", size="4", display=["none", "block"]),
         _connection(),
         rx.cond(
             ChatState.project != "",
-            rx.badge(rx.icon("folder", size=12), ChatState.project, variant="soft", id="project"),
+            rx.badge(
+                rx.icon("folder", size=12),
+                rx.text(ChatState.project, **ONE_LINE),
+                variant="soft",
+                id="project",
+                max_width="30%",
+                flex_shrink="1",
+            ),
         ),
         rx.text(
             ChatState.title,
             color=rx.color("gray", 11),
-            trim="both",
-            no_of_lines=1,
             flex="1",
             id="title",
+            title=ChatState.title,
+            **ONE_LINE,
         ),
         rx.cond(
             ChatState.session_id != "",
@@ -82,13 +103,24 @@ def _header() -> rx.Component:
                 display=["none", "none", "flex"],
             ),
         ),
-        rx.color_mode.button(size="1", variant="ghost", id="theme"),
+        budget_badge(),
+        terminal_toggle(),
+        rx.color_mode.button(
+            size="1",
+            variant="ghost",
+            id="theme",
+            aria_label="Light or dark theme",
+            title="Light or dark theme",
+            flex_shrink="0",
+        ),
         rx.text(
             BaseState.email,
             size="1",
             color=rx.color("gray", 11),
             display=["none", "block"],
             id="user-email",
+            max_width="25%",
+            **ONE_LINE,
         ),
         rx.icon_button(
             rx.icon("log_out", size=14),
@@ -97,12 +129,17 @@ def _header() -> rx.Component:
             size="1",
             id="sign-out",
             title="Sign out",
+            aria_label="Sign out",
+            flex_shrink="0",
         ),
         padding="0.5em 1em",
         border_bottom=BORDER,
         width="100%",
+        min_width="0",
+        overflow="hidden",
         align="center",
         spacing="3",
+        id="header",
     )
 
 
@@ -119,6 +156,48 @@ def _demo_banner() -> rx.Component:
             width="100%",
         ),
     )
+
+
+def _sandbox_banners() -> rx.Component:
+    """Permanent: agents cannot start (and what to install), or run without a sandbox."""
+    return rx.fragment(
+        _standing(SessionsState.sandbox_problem, "shield-alert", "red", "sandbox-problem"),
+        _standing(SessionsState.sandbox_warning, "triangle-alert", "amber", "sandbox-warning"),
+    )
+
+
+def _standing(text: Any, icon: str, color: str, element_id: str) -> rx.Component:
+    return rx.cond(
+        text != "",
+        rx.callout(text, icon=icon, color_scheme=color, size="1", id=element_id, width="100%"),
+    )
+
+
+def _sync_banners() -> rx.Component:
+    """Workspaces being restored from S3 (with progress) or backed up; sync failures."""
+
+    def row(item: rx.Var) -> rx.Component:
+        return rx.fragment(
+            rx.cond(
+                item["text"] != "",
+                rx.callout(
+                    rx.vstack(
+                        rx.text(item["text"], size="1"),
+                        rx.progress(value=item["percent"].to(int), max=100, width="100%"),
+                        width="100%",
+                        spacing="1",
+                    ),
+                    icon="cloud-download",
+                    size="1",
+                    width="100%",
+                    class_name="sync-progress",
+                ),
+            ),
+            _standing(item["error"], "cloud-off", "red", "sync-error"),
+            _standing(item["warning"], "triangle-alert", "amber", "sync-warning"),
+        )
+
+    return rx.foreach(WorkspaceState.sync_rows, row)
 
 
 def _error() -> rx.Component:
@@ -189,6 +268,8 @@ def chat_page() -> rx.Component:
             # Follows the newest text and approvals while the reader is at the bottom.
             rx.auto_scroll(
                 rx.vstack(
+                    _sandbox_banners(),
+                    _sync_banners(),
                     _demo_banner(),
                     _empty(),
                     conversation(),
@@ -211,6 +292,7 @@ def chat_page() -> rx.Component:
                 max_width="920px",
                 margin_x="auto",
             ),
+            terminal_panel(),
             height="100vh",
             flex="1",
             spacing="0",

@@ -3,17 +3,27 @@
 Tokens live in the browser's localStorage (so a reload keeps the user signed in); the user id
 is a backend-only var set after the server verified the token. A background task refreshes the
 access token before it expires and sends the user to the sign-in page when that fails.
+
+Every event a tab sends is checked again (`SignInCheck`): a signed-out, revoked or expired
+access token makes the state forget the user at once, whatever client token the socket shows.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 from urllib.parse import quote
 
 import reflex as rx
+from reflex.middleware.middleware import Middleware
+from reflex.state import StateUpdate
+from reflex.utils.prerequisites import get_app
+from reflex_base.constants.state import FIELD_MARKER
+from reflex_base.event.processor.base_state_processor import chain_updates
 
+from app.api.gate import USER_HEADER
 from app.auth.local import TokenPair
 from app.errors import AppError, Unauthorized
 from app.services import services
@@ -29,6 +39,8 @@ class BaseState(rx.State):
     auth_error: str = ""
     auth_notice: str = ""
     _user_id: str = ""
+    _token_id: str = ""  # the verified access token's id and expiry (unix time)
+    _token_expires: float = 0.0
     _refresher_running: bool = False
 
     @property
@@ -119,16 +131,20 @@ class BaseState(rx.State):
 
     @rx.event
     async def sign_out(self) -> Any:
-        auth = services().auth
-        try:
-            if auth.local is not None and self.refresh_token:
-                await asyncio.to_thread(auth.local.sign_out, self.refresh_token)
-            elif auth.cognito is not None and self.access_token:
-                await asyncio.to_thread(auth.cognito.sign_out, self.access_token)
-        except AppError:
-            pass  # signing out locally still happens below
+        """The access token is revoked on the server (and the refresh token, or with Cognito
+        every refresh token of the user), then this tab forgets both."""
+        with contextlib.suppress(AppError):  # signing out here still happens below
+            await services().auth.sign_out(self.access_token, self.refresh_token or None)
         await self._clear()
         return rx.redirect("/login")
+
+    def signed_in_still(self) -> bool:
+        """Cheap check for loops that run often (streaming): not expired, not revoked here."""
+        return (
+            bool(self._user_id)
+            and time.time() < self._token_expires
+            and not services().auth.revoked_here(self._token_id)
+        )
 
     @rx.event(background=True)
     async def keep_fresh(self) -> Any:
@@ -171,15 +187,35 @@ class BaseState(rx.State):
             await self._clear()
             return False
         try:
-            user_id = await services().auth.user_id_for(self.access_token)
-            user = await asyncio.to_thread(services().store.get_user, user_id)
+            identity = await services().auth.identify(self.access_token)
+            user = await asyncio.to_thread(services().store.get_user, identity.user_id)
         except AppError:
             await self._clear()
             return False
-        if self._user_id and self._user_id != user_id:
+        socket_user = self.router.headers.raw_headers.get(USER_HEADER)
+        if socket_user is not None and socket_user != identity.user_id:
+            # In the container the socket was let in for one user (ContainerGate): a token of
+            # anyone else in this tab's storage is not honoured on that socket.
+            await self._clear()
+            return False
+        if self._user_id and self._user_id != identity.user_id:
             await self._forget_views()
-        self._user_id, self.email = user_id, user.email
+        self._user_id, self.email = identity.user_id, user.email
+        self._token_id, self._token_expires = identity.token_id, identity.expires_at
         return True
+
+    async def proves_same_user(self, access_token: str) -> bool:
+        """Does this access token (from a browser) verify as the user this state holds?"""
+        try:
+            identity = await services().auth.identify(access_token)
+        except AppError:
+            return False
+        return identity.user_id == self._user_id
+
+    async def still_signed_in(self) -> bool:
+        """Is the sign-in this state acts for still valid (checked on every event)? With
+        nobody signed in there is nobody to act as: handlers that need a user refuse."""
+        return not self._user_id or await self.proves_same_user(self.access_token)
 
     async def _refresh_tokens(self) -> bool:
         auth = services().auth
@@ -202,7 +238,8 @@ class BaseState(rx.State):
     async def _clear(self) -> None:
         self.access_token = self.refresh_token = ""
         self.expires_at = "0"
-        self._user_id = self.email = ""
+        self._user_id = self.email = self._token_id = ""
+        self._token_expires = 0.0
         await self._forget_views()
 
     async def _forget_views(self) -> None:
@@ -224,7 +261,51 @@ class BaseState(rx.State):
 def connected(token: str) -> bool:
     """Is a browser tab with this client token still connected? Background tasks that follow
     something for a tab end when it is gone."""
-    import app.app as entry  # the running rx.App; imported here because it imports this module
-
-    namespace = entry.app.event_namespace
+    namespace = get_app().app.event_namespace  # the running rx.App, found by Reflex's config
     return namespace is not None and token in namespace.token_to_sid
+
+
+# BaseState's own handlers that sign in or out: they check the token themselves.
+_AUTH_EVENTS = frozenset(
+    {"require_sign_in", "redirect_if_signed_in", "sign_in", "sign_up", "confirm", "sign_out"}
+)
+
+
+class SignInCheck(Middleware):
+    """The sign-in behind a tab's state is checked before its events run.
+
+    - A page load or reconnect (`hydrate_and_load`) carries the browser's own tokens. Unless
+      they prove the same user the state holds, the state forgets that user (and everything
+      it showed) first: a tab's client token alone, without that browser's access token,
+      shows and does nothing as anyone.
+    - Any event of the app's states: a revoked, expired or foreign access token makes the
+      state forget the user and sends the tab to sign in. Reflex's other internal events
+      (client storage, hydration flags) act for nobody and pass.
+    """
+
+    async def preprocess(self, app: Any, state: Any, event: Any) -> StateUpdate | None:
+        base_name = BaseState.get_full_name()
+        if event.name.endswith(".hydrate_and_load") and not event.name.startswith(base_name):
+            base = await state.get_state(BaseState)
+            presented = ((event.payload or {}).get("vars") or {}).get(_ACCESS_KEY, "")
+            if base._user_id and not await base.proves_same_user(str(presented)):
+                await base._clear()
+            return None
+        prefix = base_name + "."
+        if not event.name.startswith(prefix):
+            return None
+        base = await state.get_state(BaseState)
+        if await base.still_signed_in():
+            return None
+        await base._clear()
+        base.auth_error = "Your sign-in has ended; please sign in again."
+        if event.name.removeprefix(prefix) in _AUTH_EVENTS:
+            return None  # a sign-in (or out) of its own: let it run on the cleared state
+        await chain_updates(
+            rx.redirect("/login"), handler_name="sign-in check", root_state=state._get_root_state()
+        )
+        return StateUpdate()
+
+
+# How the browser names the access token when it hands its storage to a (re)connecting tab.
+_ACCESS_KEY = f"{BaseState.get_full_name()}.access_token{FIELD_MARKER}"

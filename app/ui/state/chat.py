@@ -8,21 +8,29 @@ once; the text being written lives in its own small var.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import reflex as rx
 
-from app.agent.approvals import Answer
 from app.agent.events import Event
-from app.errors import AppError
+from app.agent.schemas import (
+    HistoryQuery,
+    ModeChange,
+    ModelChange,
+    NewSession,
+    PermissionAnswer,
+    SendMessage,
+)
+from app.errors import Conflict
 from app.services import services
 from app.ui import blocks as view
+from app.ui.errors import Shown, ui_text
 from app.ui.state import stream, turns
 from app.ui.state.base import BaseState, connected
+from app.ui.state.mcp import McpState
 from app.ui.state.stream import StreamState
 from app.ui.state.turns import TurnsState
 
@@ -31,6 +39,8 @@ logger = logging.getLogger(__name__)
 BATCH_INTERVAL_S = 0.045  # "about 50 ms": half of it is the typical wait a token sees
 RECHECK_S = 30.0  # a follower with nothing to do checks whether it is still wanted
 HISTORY_PAGE = 100
+START_WAIT_TICK = 0.05  # a prompt sent while its session is being created waits for it...
+START_WAIT_TICKS = 12_000  # ...for up to ten minutes (a large workspace may be restoring)
 MODES = ["default", "acceptEdits", "plan", "bypassPermissions"]
 
 
@@ -93,14 +103,20 @@ class ChatState(BaseState):
     error: str = ""
     cost: str = ""
     project: str = ""
+    project_id: str = ""
     models: list[str] = []
     history_before: int = 0
     loading_older: bool = False
     deny_reason: str = ""
+    starting: bool = False  # a session (and its agent, maybe its workspace) is on its way
+    rewind_at: str = ""  # the turn (its prompt's uuid) whose rewind the dialog previews
+    rewind_files: list[str] = []
+    rewind_note: str = ""  # why nothing would be rewound, or why rewinding failed
     _last_seq: int = 0
     _generation: int = 0
-    _root: str = ""
+    _root: str = ""  # the project as the agent sees it: tool paths are shown relative to it
     _cost_usd: float = 0.0
+    _inputs: dict[str, dict[str, Any]] = {}  # pending requests' tool input, by request id
 
     @rx.var
     def busy(self) -> bool:
@@ -119,36 +135,46 @@ class ChatState(BaseState):
             return ChatState.follow
         return None
 
-    @rx.event
-    async def new_session(self) -> Any:
+    @rx.event(background=True)
+    async def new_session(self) -> AsyncIterator[Any]:
         from app.ui.state.workspace import WorkspaceState
 
-        workspace = await self.get_state(WorkspaceState)
-        if await self._create(workspace.project_id):
-            return [ChatState.follow, _refresh_rail()]
-        return None
-
-    @rx.event
-    async def new_session_in(self, project_id: str) -> Any:
+        async with self:
+            project_id = (await self.get_state(WorkspaceState)).project_id
         if await self._create(project_id):
-            return [ChatState.follow, _refresh_rail()]
-        return None
+            yield [ChatState.follow, _refresh_rail()]
 
-    @rx.event
-    async def send(self, form: dict[str, Any]) -> Any:
+    @rx.event(background=True)
+    async def new_session_in(self, project_id: str) -> AsyncIterator[Any]:
+        if await self._create(project_id):
+            yield [ChatState.follow, _refresh_rail()]
+
+    @rx.event(background=True)
+    async def send(self, form: dict[str, Any]) -> AsyncIterator[Any]:
+        """Send the prompt (starting a session first if none is open). The engine's work runs
+        outside the state lock: restoring a workspace or starting an agent takes a while,
+        and the page keeps showing progress meanwhile."""
         text = str(form.get("prompt", "")).strip()
         if not text:
-            return None
-        self.error = ""
-        created = not self.session_id and await self._create()
-        if not self.session_id:
-            return None
+            return
+        async with self:
+            self.error = ""
+            user_id = self.user_id
+        session_id = await self._settled_session()
+        created = False
+        if not session_id:
+            created = await self._create()
+            async with self:
+                session_id = self.session_id
+            if not session_id:
+                return
         try:
-            await services().engine.send(self.user_id, self.session_id, text)
-        except AppError as error:
-            self.error = error.message
-            return None
-        return [ChatState.follow, _refresh_rail()] if created else _refresh_rail()
+            await services().engine.send(user_id, session_id, SendMessage(message=text))
+        except Shown as error:
+            async with self:
+                self.error = ui_text(error)
+            return
+        yield [ChatState.follow, _refresh_rail()] if created else _refresh_rail()
 
     @rx.event
     async def load_older(self) -> None:
@@ -158,57 +184,85 @@ class ChatState(BaseState):
         self.loading_older = True
         try:
             page = await services().engine.history(
-                self.user_id, self.session_id, before=self.history_before, limit=HISTORY_PAGE
+                self.user_id,
+                self.session_id,
+                HistoryQuery(before=self.history_before, limit=HISTORY_PAGE),
             )
-        except AppError as error:
-            self.error = error.message
+        except Shown as error:
+            self.error = ui_text(error)
         else:
-            turns.prepend(
-                await self.get_state(TurnsState), view.from_history(page.messages, self._root)
-            )
+            blocks = turns.keyed(view.from_history(page.messages, self._root), page.messages)
+            turns.prepend(await self.get_state(TurnsState), blocks)
             self.history_before = page.before or 0
         self.loading_older = False
 
+    async def _settled_session(self) -> str:
+        """The open session once any creation on its way has finished: a prompt sent
+        right after "New session" goes to that session instead of starting a second one."""
+        for _ in range(START_WAIT_TICKS):
+            async with self:
+                if not self.starting:
+                    return self.session_id
+            await asyncio.sleep(START_WAIT_TICK)
+        async with self:
+            return self.session_id
+
     async def _create(self, project_id: str | None = None) -> bool:
+        """A new session, shown; called from background events (takes the lock itself).
+        One creation at a time per page: a second click while one is on its way does
+        nothing."""
+        async with self:
+            if self.starting:
+                return False
+            user_id = self.user_id
+            self.starting = True
+            mcp = await self.get_state(McpState)
+            await mcp.load()  # servers added in another tab count too
+            servers = mcp.chosen_for(project_id)
         try:
-            row = await services().engine.create_session(
-                self.user_id, project_id=project_id or None
+            created = await services().engine.create(
+                user_id, NewSession(project_id=project_id or None, mcp_server_ids=servers)
             )
-        except AppError as error:
-            self.error = error.message
+        except Shown as error:
+            async with self:
+                self.error, self.starting = ui_text(error), False
             return False
-        return await self._load(row.id)
+        except BaseException:
+            async with self:
+                self.starting = False
+            raise
+        async with self:  # shown in the same step that ends "starting": a waiting send sees it
+            self.starting = False
+            return await self._load(created.session_id)
 
     async def _load(self, session_id: str) -> bool:
         engine = services().engine
         try:
-            row = await engine.get_session(self.user_id, session_id)
-            page = await engine.history(self.user_id, session_id, limit=HISTORY_PAGE)
-            pending = await engine.pending_approvals(self.user_id, session_id)
-            project = await asyncio.to_thread(
-                services().store.get_project, user_id=self.user_id, project_id=row.project_id
-            )
-        except AppError as error:
+            row = await engine.get(self.user_id, session_id)
+            page = await engine.history(self.user_id, session_id, HistoryQuery(limit=HISTORY_PAGE))
+            pending = await engine.pending(self.user_id, session_id)
+        except Shown as error:
             await self.clear_view()
-            self.error = error.message
+            self.error = ui_text(error)
             return False
-        self.session_id, self.title, self.model, self.mode = row.id, row.title, row.model, row.mode
-        self.status, self.live = row.status, engine.is_live(row.id)
+        self.session_id, self.title, self.model = row.session_id, row.title, row.model
+        self.mode, self.status, self.live = row.permission_mode, row.status, row.live
         self._cost_usd = row.cost_usd
         self.cost = f"${row.cost_usd:.4f}"
-        self.project = project.name
-        self._root = str(engine.project_dir(self.user_id, row.project_id))
+        self.project, self.project_id = row.project, row.project_id
+        self._root = row.cwd
         self.models = list(services().settings.models)
         if row.model and row.model not in self.models:
             self.models = [row.model, *self.models]
         resume_at = engine.resume_point(session_id)
-        blocks = view.from_history(page.messages, self._root)
+        blocks = turns.keyed(view.from_history(page.messages, self._root), page.messages)
         if resume_at < engine.last_seq(session_id):
             blocks = view.before_last_prompt(blocks)  # the running turn replays from the log
         turns.show(await self.get_state(TurnsState), blocks)
         self.todos = view.latest_todos(blocks)
         self.history_before = page.before or 0
-        self.pending = [pending_view(p, self._root) for p in pending]
+        self.pending = [pending_view(p.model_dump(), self._root) for p in pending]
+        self._inputs = {p.request_id: p.input for p in pending}
         stream.clear(await self.get_state(StreamState))
         self.expanded, self.answers = [], {}
         self.error = (row.error or "") if row.status == "failed" else ""
@@ -227,24 +281,30 @@ class ChatState(BaseState):
 
     @rx.event
     async def stop(self) -> None:
-        await self._control(services().engine.interrupt(self.user_id, self.session_id))
+        await self._control(lambda: services().engine.interrupt(self.user_id, self.session_id))
 
     @rx.event
     async def change_model(self, model: str) -> None:
-        if await self._control(services().engine.set_model(self.user_id, self.session_id, model)):
+        engine = services().engine
+        if await self._control(
+            lambda: engine.set_model(self.user_id, self.session_id, ModelChange(model=model))
+        ):
             self.model = model
 
     @rx.event
     async def change_mode(self, mode: str) -> None:
-        if await self._control(services().engine.set_mode(self.user_id, self.session_id, mode)):
+        engine = services().engine
+        if await self._control(
+            lambda: engine.set_mode(self.user_id, self.session_id, ModeChange(mode=mode))
+        ):
             self.mode = mode
 
-    async def _control(self, action: Awaitable[None]) -> bool:
+    async def _control(self, action: Callable[[], Awaitable[None]]) -> bool:
         """Run an engine action; its error is shown where the user is looking."""
         try:
-            await action
-        except AppError as error:
-            self.error = error.message
+            await action()
+        except Shown as error:
+            self.error = ui_text(error)
             return False
         return True
 
@@ -260,6 +320,67 @@ class ChatState(BaseState):
     def dismiss_error(self) -> None:
         self.error = ""
 
+    @rx.event
+    def show_failure(self, message: str) -> None:
+        """An unexpected server error, told in the page's error bar."""
+        self.error = message
+
+    # --- fork and rewind from a turn ---------------------------------------------------
+
+    @rx.event
+    async def fork_from(self, key: str) -> Any:
+        """A new session with the conversation up to and including this turn, opened."""
+        engine = services().engine
+        try:
+            at = await self._turn_id(key)
+            fork = await engine.fork(self.user_id, self.session_id, at)
+        except Shown as error:
+            self.error = ui_text(error)
+            return None
+        return [ChatState.open_session(fork.session_id), _refresh_rail()]
+
+    @rx.event
+    async def preview_rewind(self, key: str) -> None:
+        """Open the rewind dialog with the files that would change (the agent's dry run)."""
+        engine = services().engine
+        try:
+            at = await self._turn_id(key)
+            preview = await engine.rewind_preview(self.user_id, self.session_id, at)
+        except Shown as error:
+            self.error = ui_text(error)
+            return
+        self.rewind_files = preview.files
+        self.rewind_note = preview.error or (
+            "" if preview.files else "The agent's edits changed no file since this turn."
+        )
+        self.rewind_at = at
+
+    @rx.event
+    async def confirm_rewind(self) -> None:
+        engine = services().engine
+        try:
+            done = await engine.rewind(self.user_id, self.session_id, self.rewind_at)
+        except Shown as error:
+            self.rewind_note = ui_text(error)  # in the dialog, where the user is looking
+            return
+        self.rewind_at = ""
+        text = f"Files rewound to before that turn: {', '.join(done.files) or 'none changed'}."
+        turns.note(await self.get_state(TurnsState), text)
+
+    @rx.event
+    def cancel_rewind(self) -> None:
+        self.rewind_at = ""
+
+    async def _turn_id(self, key: str) -> str:
+        """A shown prompt's uuid: its own from history, or a live one's from the transcript."""
+        if not key.startswith("seq"):
+            return key
+        after = turns.prompts_after(await self.get_state(TurnsState), key)
+        ids = await services().engine.turn_ids(self.user_id, self.session_id)
+        if after is None or after >= len(ids):
+            raise Conflict("That turn is not in the conversation yet; try again in a moment.")
+        return ids[-1 - after]
+
     # --- approvals ----------------------------------------------------------------------
 
     @rx.event
@@ -270,10 +391,14 @@ class ChatState(BaseState):
             message = self.deny_reason.strip()
         elif decision == "keep_planning":
             message = self.deny_reason.strip() or "Keep planning: the plan is not approved yet."
-        answer = Answer(
-            allow=decision in ("allow", "always"), always=decision == "always", message=message
+        await self._answer(
+            PermissionAnswer(
+                request_id=request_id,
+                allowed=decision in ("allow", "always"),
+                apply_suggestions=decision == "always",
+                message=message,
+            )
         )
-        await self._answer(request_id, answer)
 
     @rx.event
     async def answer_questions(self, request_id: str) -> None:
@@ -285,16 +410,14 @@ class ChatState(BaseState):
         if missing:
             self.error = f"Choose an answer for: {missing[0]}"
             return
-        row = await asyncio.to_thread(
-            services().store.get_approval,
-            user_id=self.user_id,
-            session_id=self.session_id,
-            approval_id=request_id,
-        )
-        original = json.loads(row.input_json)
+        original = self._inputs.get(request_id, {})
         answers = {q.question: self.answers[q.question] for q in request.questions}
         await self._answer(
-            request_id, Answer(allow=True, updated_input={**original, "answers": answers})
+            PermissionAnswer(
+                request_id=request_id,
+                allowed=True,
+                updated_input={**original, "answers": answers},
+            )
         )
 
     @rx.event
@@ -305,14 +428,14 @@ class ChatState(BaseState):
     def set_deny_reason(self, value: str) -> None:
         self.deny_reason = value
 
-    async def _answer(self, request_id: str, answer: Answer) -> None:
+    async def _answer(self, answer: PermissionAnswer) -> None:
         try:
-            await services().engine.answer(self.user_id, self.session_id, request_id, answer)
+            await services().engine.answer(self.user_id, self.session_id, answer)
             self.deny_reason = ""
             self.error = ""
-        except AppError as error:
-            self.error = error.message
-            self.pending = [p for p in self.pending if p.request_id != request_id]
+        except Shown as error:
+            self.error = ui_text(error)
+            self.pending = [p for p in self.pending if p.request_id != answer.request_id]
 
     # --- following the live stream ------------------------------------------------------
 
@@ -325,12 +448,13 @@ class ChatState(BaseState):
             return
         engine = services().engine
         while True:
-            batches = await engine.subscribe_batches(user_id, session_id, after, BATCH_INTERVAL_S)
+            follower = await engine.follow(user_id, session_id, after)
+            batches = follower.batches(BATCH_INTERVAL_S)
             try:
                 while True:
                     batch = await asyncio.wait_for(anext(batches), RECHECK_S)
                     async with self:
-                        if self._generation != generation:
+                        if self._generation != generation or not self.signed_in_still():
                             return
                         rail_changed = self._apply(
                             batch,
@@ -364,10 +488,14 @@ class ChatState(BaseState):
                 # A replayed turn repeats requests already loaded with the session.
                 if all(p.request_id != data["request_id"] for p in self.pending):
                     self.pending = [*self.pending, pending_view(data, self._root)]
+                    self._inputs = {**self._inputs, data["request_id"]: data["input"]}
             elif event.type == "permission_resolved":
                 self.pending = [p for p in self.pending if p.request_id != data["request_id"]]
             elif event.type == "status":
                 rail = self._apply_status(data, streaming) or rail
+            elif event.type == "usage":  # the relay's count: the session's total so far
+                self._cost_usd = float(data.get("cost_usd") or 0)
+                self.cost = f"${self._cost_usd:.4f}"
             elif event.type in view.BLOCK_EVENTS:
                 if event.type == "text" and not data.get("parent_tool_use_id"):
                     stream.clear(streaming)
@@ -376,18 +504,17 @@ class ChatState(BaseState):
                     self.todos = view.todo_items(data["input"])
                 if event.type == "error":
                     self.error = data["message"]
-                if event.type == "result":
-                    self._cost_usd += float(data.get("cost_usd") or 0)
-                    self.cost = f"${self._cost_usd:.4f}"
+                if event.type == "turn_end":
                     rail = True
         stream.append(streaming, "".join(pieces))
         return rail
 
     def _apply_status(self, data: dict[str, Any], streaming: Any) -> bool:
+        self.model = data.get("model", self.model)
+        self.mode = data.get("mode", self.mode)
+        self.title = data.get("title", self.title)  # the first prompt names a new session
         if "status" not in data:
-            self.model = data.get("model", self.model)
-            self.mode = data.get("mode", self.mode)
-            return False
+            return "title" in data
         self.status = data["status"]
         self.live = bool(data.get("live", self.live))
         if self.status != "running":

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import reflex as rx
 
-from app.errors import AppError
+from app.agent.schemas import ListQuery, Rename
 from app.services import services
+from app.ui.errors import Shown, ui_text
 from app.ui.state.base import BaseState, connected
 from app.ui.state.chat import ChatState
 
 PAGE_SIZE = 50
+MAX_LISTED = 500  # the rail's longest list; search finds the rest
 WATCH_S = 3.0  # how often the rail re-reads statuses (approval badges of other sessions)
 
 
@@ -22,6 +26,8 @@ class SessionsState(BaseState):
     limit: int = PAGE_SIZE
     search: str = ""
     demo_model: bool = False
+    sandbox_problem: str = ""  # no agent can start here, and why
+    sandbox_warning: str = ""  # agents run unconfined (AGENT_SANDBOX=off)
     renaming: str = ""
     rename_text: str = ""
     deleting: str = ""
@@ -38,18 +44,24 @@ class SessionsState(BaseState):
         if not self._user_id:
             return None
         self.demo_model = services().settings.demo_model
+        self.sandbox_problem = services().sandbox.problem or ""
+        self.sandbox_warning = services().sandbox.warning or ""
         await self._refresh()
+        from app.ui.state.workspace import WorkspaceState
+
+        watchers = [SessionsState.watch, WorkspaceState.watch_sync]
         chat = await self.get_state(ChatState)
         if chat.session_id:
-            return [ChatState.open_session(chat.session_id), SessionsState.watch]
+            return [ChatState.open_session(chat.session_id), *watchers]
         if self.items:
-            return [ChatState.open_session(self.items[0]["id"]), SessionsState.watch]
-        return SessionsState.watch
+            return [ChatState.open_session(self.items[0]["id"]), *watchers]
+        return watchers
 
     @rx.event(background=True)
-    async def watch(self) -> None:
+    async def watch(self) -> AsyncIterator[Any]:
         """Keep statuses fresh (other sessions finishing or waiting for an approval) while
-        this browser tab is connected."""
+        this browser tab is connected; a tab whose sign-in was revoked meanwhile (signed out in
+        another tab) goes to sign in without waiting for its next click."""
         async with self:
             if self._watching:
                 return
@@ -61,7 +73,15 @@ class SessionsState(BaseState):
                 async with self:
                     if not self._user_id:
                         return
-                    await self._refresh()
+                    ended = not self.signed_in_still()
+                    if ended:
+                        await self._clear()
+                        self.auth_error = "Your sign-in has ended; please sign in again."
+                    else:
+                        await self._refresh()
+                if ended:
+                    yield rx.redirect("/login")
+                    return
         finally:
             async with self:
                 self._watching = False
@@ -101,9 +121,9 @@ class SessionsState(BaseState):
     async def finish_rename(self) -> Any:
         session_id, self.renaming = self.renaming, ""
         try:
-            await services().engine.rename_session(self.user_id, session_id, self.rename_text)
-        except AppError as error:
-            return rx.toast.error(error.message)
+            await services().engine.rename(self.user_id, session_id, Rename(title=self.rename_text))
+        except Shown as error:
+            return await self._show_error(error)
         await self._refresh()
         chat = await self.get_state(ChatState)
         if chat.session_id == session_id:
@@ -122,9 +142,9 @@ class SessionsState(BaseState):
     async def confirm_delete(self) -> Any:
         session_id, self.deleting = self.deleting, ""
         try:
-            await services().engine.delete_session(self.user_id, session_id)
-        except AppError as error:
-            return rx.toast.error(error.message)
+            await services().engine.delete(self.user_id, session_id)
+        except Shown as error:
+            return await self._show_error(error)
         await self._refresh()
         chat = await self.get_state(ChatState)
         if chat.session_id == session_id:
@@ -133,28 +153,31 @@ class SessionsState(BaseState):
                 return ChatState.open_session(self.items[0]["id"])
         return None
 
+    async def _show_error(self, error: Exception) -> None:
+        """In the page's error bar (a toast would need the page to eval script, which its
+        Content-Security-Policy forbids)."""
+        chat = await self.get_state(ChatState)
+        chat.error = ui_text(error)
+
     async def _refresh(self) -> None:
         try:
-            rows, self.total = await services().engine.list_sessions(
-                self.user_id, limit=self.limit, search=self.search
+            listing = await services().engine.list_sessions(
+                self.user_id, ListQuery(limit=min(self.limit, MAX_LISTED), search=self.search)
             )
-            projects = await asyncio.to_thread(
-                lambda: services().store.list_projects(user_id=self.user_id)
-            )
-        except AppError:
+        except Shown:
             return
-        names = {p.id: p.name for p in projects}
+        self.total = listing.total
         items = [
             {
-                "id": row.id,
+                "id": row.session_id,
                 "title": row.title or "New session",
                 "status": row.status,
                 "waiting": "1" if row.status == "waiting" else "",
-                "project": names.get(row.project_id, ""),
+                "project": row.project,
                 "cost": f"${row.cost_usd:.2f}",
-                "updated": row.updated_at.strftime("%d %b %H:%M"),
+                "updated": datetime.fromisoformat(row.updated_at).strftime("%d %b %H:%M"),
             }
-            for row in rows
+            for row in listing.sessions
         ]
         if items != self.items:  # an unchanged list is not sent again
             self.items = items

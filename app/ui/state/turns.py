@@ -12,6 +12,7 @@ from typing import Any
 
 import reflex as rx
 
+from app.agent.history import INTERRUPTED
 from app.ui import blocks as view
 from app.ui.blocks import Block
 
@@ -63,7 +64,37 @@ def apply(state: Any, event: dict[str, Any], root: str) -> None:
         return
     current = _get(state, state._used - 1)
     view.apply(current, event, root)
+    if event["type"] == "user_message":  # its uuid is known once the transcript has it
+        current[-1] = {**current[-1], "key": f"seq{event.get('seq', '')}"}
     setattr(state, f"t{state._used - 1}", current)
+
+
+def keyed(blocks: list[Block], messages: list[dict[str, Any]]) -> list[Block]:
+    """History's prompts named by their uuid, the id fork and rewind take (`from_history`
+    makes one user block per prompt message, in order)."""
+    ids = iter(
+        str(m.get("uuid") or "")
+        for m in messages
+        if m["type"] == "text" and m["role"] == "user" and not m["text"].startswith(INTERRUPTED)
+    )
+    return [{**b, "key": next(ids, "")} if b["kind"] == "user" else b for b in blocks]
+
+
+def prompts_after(state: Any, key: str) -> int | None:
+    """How many prompts are shown after the one keyed `key` (None: not shown): a live
+    prompt's uuid is found by counting back from the transcript's newest."""
+    blocks = [b for b in all_blocks(state) if b["kind"] == "user"]
+    index = next((i for i, b in enumerate(blocks) if b.get("key") == key), None)
+    return None if index is None else len(blocks) - 1 - index
+
+
+def note(state: Any, text: str) -> None:
+    """A notice of the app's own (files rewound) at the end of the conversation."""
+    block = {"kind": "notice", "text": text, "parent": ""}
+    if state._used == 0:
+        state.older = [*state.older, block]
+        return
+    setattr(state, f"t{state._used - 1}", [*_get(state, state._used - 1), block])
 
 
 def all_blocks(state: Any) -> list[Block]:
