@@ -25,8 +25,11 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# Build folders, logs and screenshots; two test runs at once each need their own.
+# Build folders, logs and screenshots; two test runs at once each need their own, and so does
+# each pytest-xdist worker of one run (they build and serve their own copies of the app).
 ARTIFACTS = Path(os.environ.get("AGENT_WEB_TEST_ARTIFACTS") or REPO_ROOT / "test-artifacts")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    ARTIFACTS = ARTIFACTS / os.environ["PYTEST_XDIST_WORKER"]
 CHROMIUM_INSTALL_HINT = "apt-get update && apt-get install -y chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
