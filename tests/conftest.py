@@ -128,9 +128,3 @@ async def engine(
     await engine.start()
     yield engine
     await engine.shutdown()
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Browser tests last: Playwright's sync API keeps an event loop running in the main thread
-    while its session-wide browser is open, which async tests after it would trip over."""
-    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
