@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Build folders, logs and screenshots; two test runs at once each need their own, and so does
@@ -40,6 +40,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 START_TIMEOUT_S = 150.0
+# How long `expect` waits for the page to get there (Playwright's default is 5 s): two test
+# workers and the agents they start share two cores, so an event can queue for a while.
+expect.set_options(timeout=15_000)
 SCENARIO = REPO_ROOT / "app" / "devtools" / "scenarios" / "test.json"
 
 

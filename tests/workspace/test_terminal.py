@@ -79,8 +79,12 @@ async def test_resize_ctrl_c_and_unicode(engine: AgentEngine, project: tuple[str
     terminal.resize(132, 43)
     assert (await run(terminal, "stty size")).split() == ["43", "132"]
     started = terminal.end
-    terminal.write("sleep 600\r")
-    await asyncio.sleep(0.5)
+    sleeper = f"sleep {600 + secrets.randbelow(999)}"
+    terminal.write(sleeper + "\r")
+    for _ in range(200):  # a busy machine may take a while to start it
+        if _processes(sleeper):
+            break
+        await asyncio.sleep(0.05)
     terminal.write("\x03")  # Ctrl-C: the foreground job stops, the shell goes on
     output = await run(terminal, "echo rc=$?", timeout=10)
     assert "rc=130" in terminal.read(started, 10**9).data + output
