@@ -15,7 +15,7 @@ export NPM_CONFIG_REGISTRY ?= https://registry.npmjs.org
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 SYSTEM_PACKAGES := bubblewrap socat chromium
 
-.PHONY: run test setup system lint typecheck bench aws-local clean
+.PHONY: run test setup system lint typecheck bench bench-load aws-local clean
 
 ## Start the app at http://localhost:3000 on embedded defaults (SQLite, local folders, demo model).
 ## The backend listens on loopback only; `make run HOST=0.0.0.0` opens it to the local network
@@ -67,6 +67,13 @@ bench: setup system
 	$(VENV)/bin/python -m tests.bench.bench_sandbox
 	$(VENV)/bin/python -m tests.bench.bench_sync
 	$(VENV)/bin/python -m tests.bench.bench_agentcore
+
+## N = 5, 10, 25, 50 concurrent streaming sessions through the HTTP API against the bare Agent
+## SDK in the same run: tokens lost, first token and turn, event delay, API latency, memory.
+## `make bench-load SIZES=5,10` for a shorter run.
+SIZES ?= 5,10,25,50
+bench-load: setup system
+	$(VENV)/bin/python -m tests.bench.bench_load --sizes $(SIZES)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .web

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.agent.engine import AgentEngine, EngineConfig
+from app.agent.extensions import Extensions
 from app.agent.mcp import McpServers
 from app.agent.project_env import ProjectEnv
 from app.auth.local import LocalAuth, install_key
@@ -65,6 +66,7 @@ async def start_services(settings: Settings | None = None) -> Services:
             uid_base=settings.sandbox_uid_base,
             allowlist=settings.allowed_hosts,
             readonly_paths=settings.readonly_paths,
+            niceness=settings.agent_niceness,
         ),
         store=store,
         upstream=Upstream.from_env(model_env),
@@ -120,6 +122,9 @@ async def start_services(settings: Settings | None = None) -> Services:
     mcp = McpServers(store, vault)
     engine.use_mcp_servers(mcp)
     sandbox.gateway.user_hosts = mcp.hosts_of
+    engine.use_extensions(
+        Extensions(store, settings.data_dir / "extensions", engine.project_place, sandbox)
+    )
     engine.use_project_env(ProjectEnv(store, install_key(settings.data_dir, settings.secret_key)))
     _services = Services(
         settings=settings,

@@ -95,6 +95,7 @@ class Settings:
     allowed_email_domains: tuple[str, ...] = ()
     sandbox: bool = True
     sandbox_uid_base: int = 200_000
+    agent_niceness: int = 10  # agents (and terminals) yield the CPU to the app's own work
     allowed_hosts: tuple[Entry, ...] = field(default_factory=lambda: parse_allowlist("default"))
     readonly_paths: tuple[Path, ...] = ()
     github_url: str = "https://github.com"
@@ -156,7 +157,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         AuthMode, parse("AUTH_MODE", "local", _choice("local", "cognito"), "use local or cognito")
     )
     max_agents = parse("MAX_AGENTS_PER_USER", 3, _positive_int, "a whole number >= 1")
-    idle = parse("AGENT_IDLE_TIMEOUT", 900.0, _positive_float, "seconds, a number > 0")
+    idle = parse("AGENT_IDLE_TIMEOUT", 300.0, _positive_float, "seconds, a number > 0")
     max_chars = parse("MAX_MESSAGE_CHARS", 100_000, _positive_int, "a whole number >= 1")
     demo = cast(
         DemoMode, parse("DEMO_MODEL", "auto", _choice("auto", "on", "off"), "auto, on or off")
@@ -187,6 +188,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         ]
     sandbox = parse("AGENT_SANDBOX", "on", _choice("on", "off"), "on or off") == "on"
     uid_base = parse("AGENT_UID_BASE", 200_000, _uid_base, "a whole number from 1000 to 4000000000")
+    niceness = parse("AGENT_NICENESS", 10, _niceness, "a whole number from 0 to 19")
     try:
         allowed_hosts = parse_allowlist(environ.get("AGENT_ALLOWED_HOSTS", "default"))
     except ValueError as error:
@@ -268,6 +270,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         ),
         sandbox=sandbox,
         sandbox_uid_base=uid_base,
+        agent_niceness=niceness,
         allowed_hosts=allowed_hosts,
         readonly_paths=readonly_paths,
         github_url=github_url,
@@ -335,6 +338,13 @@ def _positive_int(raw: str) -> int:
 def _uid_base(raw: str) -> int:
     value = int(raw)
     if not 1000 <= value <= 4_000_000_000:
+        raise ValueError(raw)
+    return value
+
+
+def _niceness(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 19:
         raise ValueError(raw)
     return value
 

@@ -20,10 +20,12 @@ from typing import Any, TypeVar
 
 from app.agent import rewind
 from app.agent.approvals import Answer, Approvals
+from app.agent.extensions import Extensions
 from app.agent.history import INTERRUPTED, find_transcript, read_page
 from app.agent.journal import Follower, Journal
 from app.agent.live import LiveAgent, TurnInProgress
 from app.agent.mcp import McpServers, McpTest, handshake_stdio
+from app.agent.mcp_remote import handshake_remote
 from app.agent.processes import AgentPool, EngineConfig, ToolsFactory, as_mode
 from app.agent.project_env import ProjectEnv
 from app.agent.schemas import (
@@ -83,6 +85,7 @@ class AgentEngine:
         self.approvals = Approvals(store, self.journal)
         self.pool = AgentPool(store, config, sandbox, self.journal, self.approvals, workspaces)
         self.mcp: McpServers | None = None
+        self.extensions: Extensions | None = None
         self.terminals = Terminals(
             sandbox,
             changed=lambda place: self.project_changed(place, delay=TERMINAL_BACKUP_DELAY_S),
@@ -153,19 +156,26 @@ class AgentEngine:
     def use_mcp_servers(self, servers: McpServers) -> None:
         """The user's own MCP servers, chosen per session (`mcp_server_ids`)."""
         self.mcp = servers
+        servers.admin = self.sandbox.gateway.policy
         self.add_tools(servers.for_session)
+
+    def use_extensions(self, extensions: Extensions) -> None:
+        """The users' skills and plugins: the sandbox binds those enabled in a project,
+        read-only, into agents started there from now on."""
+        self.extensions = extensions
+        self.sandbox.plugins_for = extensions.folders_for
 
     async def test_mcp_server(self, user_id: str, server_id: str) -> McpTest:
         """Start a stdio server in the user's jail (in its project, or the default one; no
-        network) and list its tools, as a session would."""
+        network) and list its tools, as a session would; say hello to a remote one through
+        the user's egress allowlist, as their agents' proxy would."""
         if self.mcp is None:
             raise InvalidInput("MCP servers are not set up here.")
         server, config = await _run(self.mcp.opened, user_id, server_id)
         if config["type"] != "stdio":
-            raise InvalidInput(
-                "Remote servers are reached by the agent through the sandbox's proxy: start a "
-                "session with it to try it."
-            )
+            policy = self.sandbox.gateway.policy
+            mine = await _run(self.mcp.hosts_of, user_id)
+            return await handshake_remote(config, policy.with_entries(mine))
         project = await self._project(user_id, server.project_id)
         place = await self.project_place(user_id, project.id)
         async with self.sandbox.command(

@@ -97,7 +97,8 @@ class Follower:
                 return
 
     async def batches(self, interval: float) -> AsyncIterator[list[Event]]:
-        """Everything available at once, then at most one batch per `interval` (for pages)."""
+        """Everything available at once, then batches paced by `interval` (for pages; see
+        `EventLog.follow_batches`)."""
         if self.idle_already():
             return
         async for batch in self.log.follow_batches(self.after, interval):

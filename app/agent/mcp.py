@@ -22,11 +22,12 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator
 
+from app.agent.schemas import Ident
 from app.db.models import AgentSession, McpServer
 from app.db.store import Store
 from app.errors import InvalidInput, NotFound
 from app.github.vault import Vault
-from app.sandbox.policy import Entry, parse_entry
+from app.sandbox.policy import EgressPolicy, Entry, parse_entry
 
 Kind = Literal["stdio", "sse", "http"]
 RESERVED = frozenset({"github"})  # the app's own tools (app/github/tools.py)
@@ -38,15 +39,18 @@ class McpServerSpec(BaseModel):
     """What the user gives for one server."""
 
     name: str = Field(..., pattern=r"^[a-z][a-z0-9_-]{0,31}$", description="its tools' prefix")
-    project_id: str | None = Field(
-        None, max_length=100, description="one project's only; none: all the user's projects"
+    project_id: Ident | None = Field(
+        None, description="one project's only; none: all the user's projects"
     )
     type: Kind
     command: str | None = Field(None, min_length=1, max_length=1000, description="stdio")
     args: list[str] = Field(default_factory=list, max_length=50, description="stdio")
     url: str | None = Field(None, max_length=2000, description="sse or http")
-    headers: dict[str, str] = Field(
-        default_factory=dict, max_length=20, description="sse or http; write-only"
+    headers: dict[str, str] | None = Field(
+        None,
+        max_length=20,
+        description="sse or http; write-only. Replacing a server: omitted keeps the stored "
+        "values, {} removes them.",
     )
 
     @field_validator("args")
@@ -74,6 +78,9 @@ class McpServers:
     def __init__(self, store: Store, vault: Vault) -> None:
         self.store = store
         self.vault = vault
+        # The admin's allowlist (AGENT_ALLOWED_HOSTS): a non-public server address is
+        # accepted only when it names the address explicitly. Set by the engine.
+        self.admin: EgressPolicy | None = None
 
     def of_user(self, user_id: str) -> list[McpServerView]:
         return [_view(row) for row in self.store.mcp_servers(user_id=user_id)]
@@ -89,7 +96,9 @@ class McpServers:
         config = self._config(spec)
         row = McpServer(user_id=user_id, project_id=spec.project_id, name=spec.name, config_json="")
         if server_id is not None:
-            self._own(user_id, server_id)
+            old = json.loads(self._own(user_id, server_id).config_json)
+            if spec.headers is None and config.get("url") and "headers_sealed" in old:
+                config["headers_sealed"] = old["headers_sealed"]  # write-only: kept as sealed
             row.id = server_id
         row.config_json = json.dumps(config)
         return _view(self.store.save_mcp_server(row))
@@ -128,9 +137,10 @@ class McpServers:
         for row in self.store.mcp_servers(user_id=user_id):
             url = json.loads(row.config_json).get("url")
             if url:
-                parts = urlsplit(url)
-                port = parts.port or (443 if parts.scheme == "https" else 80)
-                hosts.append(parse_entry(f"{parts.hostname}:{port}", default=True))
+                try:
+                    hosts.append(host_entry(url))
+                except ValueError:
+                    continue  # saved before names were checked: never reachable
         return hosts
 
     def _own(self, user_id: str, server_id: str) -> McpServer:
@@ -146,22 +156,33 @@ class McpServers:
             return {"type": "stdio", "command": spec.command, "args": spec.args}
         if not spec.url or spec.command or spec.args:
             raise InvalidInput(f"An {spec.type} server has a URL, no command.")
-        parts = urlsplit(spec.url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urlsplit(spec.url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:  # a bad port or a broken [v6] address
+            raise InvalidInput("The server's URL is http:// or https:// with a host.") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname or not port:
             raise InvalidInput("The server's URL is http:// or https:// with a host.")
         try:
             address = ipaddress.ip_address(parts.hostname)
         except ValueError:
             address = None
-        if parts.hostname == "localhost" or (address is not None and not address.is_global):
+        try:
+            host_entry(spec.url)
+        except ValueError:
+            raise InvalidInput(f"{parts.hostname[:100]!r} is not a host name or address.") from None
+        named = self.admin.entry_for(parts.hostname, port) if self.admin else None
+        inside = parts.hostname == "localhost" or (address is not None and not address.is_global)
+        if inside and not (named and named.explicit):
             raise InvalidInput(
                 f"{parts.hostname} is not a public address: agents reach such servers only when "
                 "an admin lists them in AGENT_ALLOWED_HOSTS."
             )
-        for name, value in spec.headers.items():
+        headers = spec.headers or {}
+        for name, value in headers.items():
             if not _valid_header(name, value):
                 raise InvalidInput(f"Header {name[:100]!r}: a name of letters, digits and '-'.")
-        sealed = {k: self.vault.seal(v) for k, v in spec.headers.items()}
+        sealed = {k: self.vault.seal(v) for k, v in headers.items()}
         return {"type": spec.type, "url": spec.url, "headers_sealed": sealed}
 
     def _opened(self, config: dict[str, Any]) -> dict[str, Any]:
@@ -169,6 +190,14 @@ class McpServers:
         if sealed:
             config["headers"] = {k: self.vault.open(v) for k, v in sealed.items()}
         return config
+
+
+def host_entry(url: str) -> Entry:
+    """The allowlist entry of a server's host and port (ValueError if it has none)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".")  # `name.` is `name`, as the policy reads it
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parse_entry(f"[{host}]:{port}" if ":" in host else f"{host}:{port}", default=True)
 
 
 def _valid_header(name: str, value: str) -> bool:
@@ -197,7 +226,7 @@ class McpTest(BaseModel):
 
 
 HANDSHAKE_S = 20.0
-_HELLO = [
+HELLO: list[dict[str, Any]] = [
     {
         "jsonrpc": "2.0",
         "id": 1,
@@ -229,7 +258,7 @@ async def handshake_stdio(argv: Sequence[str], cwd: str) -> McpTest:
         raise InvalidInput(f"The server could not start: {error.strerror}.") from error
     assert process.stdin is not None and process.stdout is not None
     try:
-        process.stdin.write(b"".join(json.dumps(m).encode() + b"\n" for m in _HELLO))
+        process.stdin.write(b"".join(json.dumps(m).encode() + b"\n" for m in HELLO))
         await process.stdin.drain()
         return await asyncio.wait_for(_answers(process.stdout), HANDSHAKE_S)
     except TimeoutError:

@@ -55,7 +55,7 @@ class EngineConfig:
     homes_dir: Path
     default_model: str
     max_agents_per_user: int = 3
-    idle_timeout_s: float = 900.0
+    idle_timeout_s: float = 300.0  # an idle CLI holds ~120 MB; a resume costs ~1-2 s
     max_message_chars: int = 100_000
     reap_interval_s: float = 30.0
 

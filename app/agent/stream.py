@@ -7,6 +7,7 @@ so a late tab replays exactly what it missed and then follows live, with nothing
 from __future__ import annotations
 
 import asyncio
+import time
 from bisect import bisect_right
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -15,6 +16,11 @@ from app.agent.events import Event, EventType
 
 # Sequence numbers are reserved from the database in blocks of this size.
 SEQ_BLOCK = 10_000
+# Batching (`follow_batches`): more events than this within one interval is a flood, coalesced
+# to one batch per interval; fewer is reading pace (a model writing prose: ~100 deltas a second
+# at 45 ms), where a batch may follow the last after a third of the interval (a frame).
+FLOOD_EVENTS = 6
+QUICK_SHARE = 3
 
 
 class EventLog:
@@ -81,9 +87,12 @@ class EventLog:
     async def follow_batches(
         self, after: int = 0, interval: float = 0.05
     ) -> AsyncIterator[list[Event]]:
-        """Like `follow`, grouped: everything available at once, then at most one batch per
-        `interval`. The first event after a quiet spell goes out at once (no added latency);
-        a fast stream is coalesced so a UI updates at most ~1/interval times a second."""
+        """Like `follow`, grouped: everything available at once, then batches paced so a page
+        neither waits nor drowns. The first event after a quiet spell goes out at once; while
+        events come at reading pace, the next batch may follow after interval / QUICK_SHARE
+        (a token waits a few ms, at most one update per event); a flood (thousands of deltas
+        a second, a tool's output) is coalesced to one batch per `interval`. When applying a
+        batch takes longer than that (a busy app), batches simply grow: nothing queues up."""
         batch: list[Event] = []
         loop = asyncio.get_running_loop()
         async for event in self.follow(after):
@@ -93,11 +102,19 @@ class EventLog:
             started = loop.time()
             yield batch
             batch = []
-            # The interval counts from when the batch went out, so the time the reader spent
+            # The pause counts from when the batch went out, so the time the reader spent
             # applying it does not stretch the period.
-            await asyncio.sleep(max(0.0, started + interval - loop.time()))
+            pause = interval if self._flooding(interval) else interval / QUICK_SHARE
+            await asyncio.sleep(max(0.0, started + pause - loop.time()))
         if batch:
             yield batch
+
+    def _flooding(self, interval: float) -> bool:
+        """More than FLOOD_EVENTS events were appended in the last `interval` seconds (their
+        times, not when a reader saw them: the answer does not depend on how it batches)."""
+        if len(self._events) <= FLOOD_EVENTS:
+            return False
+        return self._events[-FLOOD_EVENTS - 1].ts > time.time() - interval
 
     def trim(self, keep_last: int = 100) -> None:
         """Forget all but the newest events (the agent stopped; its turns are in the transcript

@@ -15,6 +15,7 @@ from app.api.routes import (
     auth,
     budget,
     env,
+    extensions,
     files,
     git,
     github,
@@ -52,6 +53,7 @@ def create_api() -> FastAPI:
         terminal,
         env,
         mcp,
+        extensions,
     ):
         api.include_router(module.router)
     api.include_router(budget.router)

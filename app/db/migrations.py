@@ -133,6 +133,22 @@ STEPS: list[tuple[str, str]] = [
         "name TEXT NOT NULL, config_json TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL)",
     ),
     ("0032_sessions_mcp", "ALTER TABLE sessions ADD COLUMN mcp_json TEXT NOT NULL DEFAULT '[]'"),
+    (
+        "0033_extensions",
+        "CREATE TABLE extensions (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, "
+        "kind TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL, "
+        "source TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL)",
+    ),
+    (
+        "0034_project_extensions",
+        "CREATE TABLE project_extensions (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, "
+        "project_id TEXT NOT NULL, extension_id TEXT NOT NULL)",
+    ),
+    (
+        "0035_project_extensions_unique",
+        "CREATE UNIQUE INDEX project_extensions_one ON project_extensions "
+        "(project_id, extension_id)",
+    ),
 ]
 
 _LEDGER = "CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at TEXT)"

@@ -205,3 +205,29 @@ class ProjectEnvVar(SQLModel, table=True):
     name: str
     value_sealed: str
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Extension(SQLModel, table=True):
+    """A skill or plugin in a user's library (app/agent/extensions.py); its files are in the
+    app's data, outside any folder an agent can write."""
+
+    __tablename__ = "extensions"
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    user_id: str
+    kind: str  # "skill" or "plugin"
+    name: str
+    description: str
+    source: str  # where it came from: "<project>/<path>" or a git URL
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ProjectExtension(SQLModel, table=True):
+    """An extension of the user's library enabled in one of their projects."""
+
+    __tablename__ = "project_extensions"
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    user_id: str
+    project_id: str
+    extension_id: str

@@ -25,6 +25,7 @@ HOME_INSIDE = "/home/agent"
 WORKSPACE_INSIDE = "/workspace"
 CLI_INSIDE = "/opt/agent/bin/claude"
 DOOR_INSIDE = "/run/agent/door.sock"
+PLUGINS_INSIDE = "/opt/agent/plugins"  # the project's enabled skills and plugins, read-only
 DOOR_PORT = 3128
 SYSTEM_PATHS = ("/usr",)
 TOP_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -82,6 +83,8 @@ class Jail:
     env: Mapping[str, str]  # the agent's whole environment (paths as seen inside)
     uid: int | None = None  # the host uid to drop to (app running as root)
     readonly_paths: Sequence[Path] = ()
+    plugins: Sequence[Path] = ()  # plugin folders, bound read-only at PLUGINS_INSIDE/<n>
+    niceness: int = 0  # the CPU niceness the whole jail runs at (AGENT_NICENESS)
     bwrap: str = BWRAP
     # The agent gets a session of its own, without a controlling terminal it could push
     # input into. A terminal's shell keeps the pseudo-terminal the app made for it alone
@@ -99,7 +102,8 @@ class Jail:
 
 def write_launcher(jail: Jail, program: Sequence[str] = (CLI_INSIDE,)) -> Path:
     """Write the session's launch script (and the files it binds in); returns its path. It
-    runs `program` (the CLI, or a terminal's shell) behind the door."""
+    runs `program` (the CLI, or a terminal's shell) behind the door. The CLI is told where the
+    project's plugins are (`--plugin-dir`, as the SDK's `plugins` option would)."""
     jail.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     uid = jail.uid if jail.uid is not None else os.getuid()
     gid = jail.uid if jail.uid is not None else os.getgid()
@@ -111,8 +115,11 @@ def write_launcher(jail: Jail, program: Sequence[str] = (CLI_INSIDE,)) -> Path:
     )
     _write(jail.run_dir / "group", f"root:x:0:\nagent:x:{gid}:\nnogroup:x:65534:\n")
     _write(jail.run_dir / "hosts", "127.0.0.1 localhost agent\n::1 localhost ip6-localhost\n")
+    if tuple(program) == (CLI_INSIDE,):
+        program = [CLI_INSIDE, *plugin_options(plugins_inside(jail.plugins))]
     command = [*_drop_privileges(jail), "/bin/bash", "-c", ENTRY, "agent-entry", *program]
-    _write_script(jail.script, jail.env, [jail.bwrap, *bwrap_options(jail, uid, gid)], command)
+    prefix = [jail.bwrap, *bwrap_options(jail, uid, gid)]
+    _write_script(jail.script, jail.env, prefix, command, niceness=jail.niceness)
     return jail.script
 
 
@@ -131,13 +138,13 @@ def jailed(jail: Jail, argv: Sequence[str]) -> list[str]:
 
 
 def write_unconfined_launcher(
-    run_dir: Path, program: Sequence[str], env: Mapping[str, str]
+    run_dir: Path, program: Sequence[str], env: Mapping[str, str], *, niceness: int = 0
 ) -> Path:
     """AGENT_SANDBOX=off: `program` (the CLI, a shell) with only the environment chosen for
     it, and no jail."""
     run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     script = run_dir / "launch"
-    _write_script(script, env, [], program)
+    _write_script(script, env, [], program, niceness=niceness)
     return script
 
 
@@ -178,6 +185,7 @@ def bwrap_options(jail: Jail, uid: int, gid: int, *, with_agent: bool = True) ->
         "/run",
         "/run/agent",
         WORKSPACE_INSIDE,
+        *([PLUGINS_INSIDE] if with_agent and jail.plugins else []),
     ):
         options += ["--perms", "0755", "--dir", folder]  # bubblewrap would make them 0700
     options += [
@@ -198,8 +206,20 @@ def bwrap_options(jail: Jail, uid: int, gid: int, *, with_agent: bool = True) ->
             str(jail.door),
             DOOR_INSIDE,
         ]
+        for plugin, inside in zip(jail.plugins, plugins_inside(jail.plugins), strict=True):
+            options += ["--ro-bind", str(plugin), inside]
     options += ["--chdir", jail.workdir]
     return options
+
+
+def plugins_inside(plugins: Sequence[Path]) -> list[str]:
+    """Where the jail shows each plugin folder: numbered, so no name of the host's shows."""
+    return [f"{PLUGINS_INSIDE}/{n}" for n in range(len(plugins))]
+
+
+def plugin_options(paths: Sequence[str]) -> list[str]:
+    """The CLI's arguments that load these plugin folders."""
+    return [arg for path in paths for arg in ("--plugin-dir", path)]
 
 
 def _drop_privileges(jail: Jail) -> list[str]:
@@ -229,12 +249,20 @@ def _drop_privileges(jail: Jail) -> list[str]:
 
 
 def _write_script(
-    path: Path, env: Mapping[str, str], prefix: Sequence[str], command: Sequence[str]
+    path: Path,
+    env: Mapping[str, str],
+    prefix: Sequence[str],
+    command: Sequence[str],
+    *,
+    niceness: int = 0,
 ) -> None:
     """A bash script that runs prefix + command + the SDK's arguments, with exactly `env` plus
-    the SDK's own variables (`env -i`: nothing else of the app's environment gets through)."""
+    the SDK's own variables (`env -i`: nothing else of the app's environment gets through).
+    At `niceness` > 0 all of it runs at that CPU niceness, which the unprivileged agent cannot
+    lower again: under load the app's own work (API, streaming, pages) is served first."""
     assignments = " ".join(shlex.quote(f"{k}={v}") for k, v in sorted(env.items()))
     argv = " ".join(shlex.quote(a) for a in [*prefix, *(["--"] if prefix else []), *command])
+    nice = f"nice -n {int(niceness)} " if niceness else ""
     text = (
         "#!/bin/bash\n"
         "# Agent Web: starts one session's Claude Code CLI. Generated; do not edit.\n"
@@ -243,7 +271,7 @@ def _write_script(
         "for key in $(compgen -e); do\n"
         f'  case $key in {SDK_VARIABLES}) agent_env+=("$key=${{!key}}") ;; esac\n'
         "done\n"
-        f'exec env -i "${{agent_env[@]}}" {argv} "$@"\n'
+        f'exec {nice}env -i "${{agent_env[@]}}" {argv} "$@"\n'
     )
     _write(path, text, mode=0o700)
 

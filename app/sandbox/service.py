@@ -10,7 +10,7 @@ import re
 import secrets
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from app.sandbox.jail import (
     Jail,
     give_to,
     jailed,
+    plugin_options,
     write_launcher,
     write_unconfined_launcher,
 )
@@ -58,6 +59,7 @@ class SandboxConfig:
     readonly_paths: tuple[Path, ...] = ()
     cli: Path = field(default_factory=bundled_cli)
     bwrap: str = BWRAP
+    niceness: int = 10  # agents and terminals yield the CPU to the app (AGENT_NICENESS)
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,9 @@ class Sandbox:
         self.gateway = Gateway(EgressPolicy(config.allowlist), ModelRelay(upstream))
         self.as_root = os.geteuid() == 0
         self.problem: str | None = None  # why no agent can start, when one cannot
+        # The plugin folders an agent of (user id, project folder) gets, read-only (the
+        # skills and plugins enabled in the project: app/agent/extensions.py).
+        self.plugins_for: Callable[[str, Path], Sequence[Path]] | None = None
         self._run_root: Path | None = None
 
     @property
@@ -139,6 +144,7 @@ class Sandbox:
         run_dir = self._run_root / session_id
         run_dir.mkdir(mode=0o700, exist_ok=True)
         bedrock = self.upstream.kind == "bedrock"
+        plugins = await self._plugins(user_id, project)
         if not self.config.enabled:
             door = await self.gateway.open(session_id, user_id, None, record)
             env = agent_env(
@@ -152,7 +158,8 @@ class Sandbox:
             if self.as_root:  # the CLI refuses bypassPermissions as root unless told this
                 env["IS_SANDBOX"] = "1"
             env = _under(env, extra_env)
-            script = write_unconfined_launcher(run_dir, [str(self.config.cli)], env)
+            cli = [str(self.config.cli), *plugin_options([str(p) for p in plugins])]
+            script = write_unconfined_launcher(run_dir, cli, env, niceness=self.config.niceness)
             return Launch(script=script, cwd=project, workdir=self.workdir(project, project_name))
         uid = await self._owner(user_id, project, home)
         door = await self.gateway.open(session_id, user_id, run_dir / "door.sock", record)
@@ -165,7 +172,7 @@ class Sandbox:
             model_env=self.model_env,
         )
         env = _under(env, extra_env)
-        jail = self._jail(run_dir, project, home, workdir, env, uid)
+        jail = replace(self._jail(run_dir, project, home, workdir, env, uid), plugins=plugins)
         script = await asyncio.to_thread(write_launcher, jail)
         return Launch(script=script, cwd=project, workdir=workdir)
 
@@ -194,7 +201,8 @@ class Sandbox:
                 door_url=f"http://127.0.0.1:{door.port}",
                 path=os.environ.get("PATH", "/usr/bin:/bin"),
             )
-            script = write_unconfined_launcher(run_dir, SHELL, _under(_terminal(env), extra_env))
+            env = _under(_terminal(env), extra_env)
+            script = write_unconfined_launcher(run_dir, SHELL, env, niceness=self.config.niceness)
             return Launch(script=script, cwd=project, workdir=workdir)
         uid = await self._owner(user_id, project, home)
         await self.gateway.open(shell_id, user_id, run_dir / "door.sock", _no_model_use)
@@ -203,6 +211,11 @@ class Sandbox:
         jail = self._jail(run_dir, project, home, workdir, env, uid)
         script = await asyncio.to_thread(write_launcher, replace(jail, new_session=False), SHELL)
         return Launch(script=script, cwd=project, workdir=workdir)
+
+    async def _plugins(self, user_id: str, project: Path) -> list[Path]:
+        if self.plugins_for is None:
+            return []
+        return list(await asyncio.to_thread(self.plugins_for, user_id, project))
 
     async def _owner(self, user_id: str, project: Path, home: Path) -> int | None:
         """The host uid the user's jail runs as (when the app is root: the user's own, made
@@ -263,6 +276,7 @@ class Sandbox:
             uid=uid,
             readonly_paths=self.config.readonly_paths,
             bwrap=self.config.bwrap,
+            niceness=self.config.niceness,
         )
 
     def workdir(self, project: Path, project_name: str) -> str:

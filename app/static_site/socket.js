@@ -109,8 +109,35 @@ const agentWebPieces = (socket) => {
   return socket;
 };
 
-const createSocket = (endpoint, transports, token) =>
-  agentWebStarting(
+// "Restart workspace" (app/ui/state/workspace.py) ends with this: StopRuntimeSession ends the
+// user's microVM (every process and its disk; the workspace was backed up to S3 first), and the
+// reload boots a fresh one, which restores it. (Set on `window` by createSocket: the module
+// is also run by the export's prerender, which has no window.)
+const agentWebStopRuntime = async (endpoint) => {
+  const access = window.localStorage.getItem("aw_access") || "";
+  const claims = agentWebClaims(access);
+  if (!claims || !claims.sub) return;
+  const url = new URL(endpoint.href);
+  url.protocol = url.protocol === "ws:" ? "http:" : "https:";
+  url.pathname = url.pathname.replace(/\/ws\/?$/, "/stopruntimesession");
+  try {
+    await fetch(url, {
+      method: "POST",
+      headers: {
+        Authorization: "Bearer " + access,
+        "Content-Type": "application/json",
+        "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id": "agent-web-workspace-" + claims.sub,
+      },
+      body: "{}",
+    });
+  } finally {
+    window.location.reload();
+  }
+};
+
+const createSocket = (endpoint, transports, token) => {
+  window.agentWebStopRuntime = () => agentWebStopRuntime(endpoint);
+  return agentWebStarting(
     agentWebPieces(
       io(endpoint.origin + "/_event", {
         path: endpoint.pathname,
@@ -123,3 +150,4 @@ const createSocket = (endpoint, transports, token) =>
       }),
     ),
   );
+};

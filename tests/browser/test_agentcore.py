@@ -28,7 +28,7 @@ from tests.s3 import ACCESS_KEY, SECRET_KEY, S3Server
 
 pytestmark = pytest.mark.browser
 PASSWORD = "Correct-Horse-9"
-USERS = ("alice@example.com", "bob@example.com", "carol@example.com")
+USERS = ("alice@example.com", "bob@example.com", "carol@example.com", "erin@example.com")
 CONNECTION_LIMIT_S = 6.0  # AgentCore closes every socket after 60 minutes; here, after 6 s
 REFLEX_PARAMETER = "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Reflex"
 RUNTIME_PREFIX = "agent-web-workspace-"  # socket.js: the runtime session id is this + `sub`
@@ -220,6 +220,33 @@ def test_a_stopped_microvm_restores_the_workspace(site_page: Page, topology: Loc
     expect(session).not_to_contain_text("failed")  # stopped with its microVM, not broken
     expect(page.locator(".msg-user").first).to_have_text("echo remember the word heron")
     assert len(topology.emulator.starts) == starts + 1
+    send(page, "echo after the restart")
+    expect(page.locator(".msg-assistant").last).to_have_text("You said: after the restart")
+
+
+def test_restart_workspace_stops_the_runtime_session(site_page: Page, topology: LocalAws) -> None:
+    page = site_page
+    sign_in(page, USERS[3])
+    page.locator("#new-session").click()
+    send(page, "echo before the restart")
+    expect(page.locator(".msg-assistant").last).to_have_text("You said: before the restart")
+    runtime = _runtime_session(page.evaluate("localStorage.getItem('aw_access')"))
+    assert runtime in topology.emulator.session_ids()
+    starts = len(topology.emulator.starts)
+
+    page.get_by_role("tab", name="Projects").click()
+    page.locator("#restart-workspace").click()
+    page.locator("#confirm-restart").click()
+    # The page stops its runtime session (StopRuntimeSession) and reloads: a fresh microVM.
+    deadline = time.monotonic() + 90
+    while len(topology.emulator.starts) == starts and time.monotonic() < deadline:
+        page.wait_for_timeout(200)  # the page's own work goes on meanwhile
+    assert len(topology.emulator.starts) == starts + 1
+    expect(page.locator("#user-email")).to_have_text(USERS[3], timeout=90_000)
+    # Its empty disk gets the workspace back from S3: the conversation goes on.
+    session = page.locator(".session-item", has_text="before the restart")
+    session.locator(".session-title").click(timeout=90_000)
+    expect(page.locator(".msg-user").first).to_have_text("echo before the restart")
     send(page, "echo after the restart")
     expect(page.locator(".msg-assistant").last).to_have_text("You said: after the restart")
 

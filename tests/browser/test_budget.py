@@ -43,3 +43,28 @@ def test_budget_above_nothing_is_refused_in_the_form(page: Page) -> None:
     page.locator("#budget-amount").fill("five")
     page.locator("#budget-save").click()
     expect(page.locator("#budget-problem")).to_contain_text("Type an amount in dollars")
+
+
+def test_a_session_budget_is_set_at_its_start_and_stops_its_turn(page: Page) -> None:
+    sign_up(page, "session-budget@example.com")
+    amount = page.locator("#session-budget-amount")
+    problem = page.locator("#session-budget-problem")
+    amount.fill("0")
+    expect(problem).to_have_text("A session's budget is more than $0 and at most $1,000,000.")
+    amount.fill("cheap")
+    expect(problem).to_contain_text("Type an amount in dollars")
+    page.locator("#new-session").click()  # refused: no session starts with a bad budget
+    expect(problem).to_be_visible()
+    expect(page.locator("#session-budget")).to_have_count(0)
+
+    amount.fill("$0.001")
+    expect(problem).to_have_count(0)
+    page.locator("#new-session").click()
+    expect(page.locator("#session-budget")).to_have_text("session $0.0000 / $0.0010")
+    send(page, "echo too dear")
+    expect(page.locator("#error")).to_contain_text("This session's budget of $0.0010 is reached.")
+    spent = page.locator("#session-budget")
+    expect(spent).to_have_text(re.compile(r"^session \$0\.\d{4} / \$0\.0010$"))
+    expect(spent).not_to_have_text("session $0.0000 / $0.0010")
+    expect(page.locator("#budget")).to_contain_text("this month")  # the monthly one still shows
+    page.screenshot(path=str(ARTIFACTS / "session-budget.png"), full_page=True)

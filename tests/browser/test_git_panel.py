@@ -70,9 +70,13 @@ def head_of(folder: Path) -> str:
 
 
 def commit(page: Page, message: str) -> None:
+    result = page.locator("#commit-result")
+    earlier = result.all_inner_texts()  # an earlier commit's "Committed ..." may still show
     page.locator("#commit-message").fill(message)
     page.locator("#commit").click()
-    expect(page.locator("#commit-result")).to_contain_text("Committed")
+    if earlier:
+        expect(result).not_to_have_text(earlier[0])
+    expect(result).to_contain_text("Committed")
 
 
 def test_status_diff_branch_commit_push_and_pull_request(

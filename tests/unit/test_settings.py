@@ -14,7 +14,7 @@ def test_defaults_run_on_a_laptop_with_the_demo_model(tmp_path: Path) -> None:
     assert settings.database_url == f"sqlite:///{tmp_path / 'app.db'}"
     assert settings.auth_mode == "local"
     assert settings.demo_model is True
-    assert settings.max_agents_per_user == 3 and settings.idle_timeout_s == 900
+    assert settings.max_agents_per_user == 3 and settings.idle_timeout_s == 300
     assert settings.default_model in settings.models
 
 

@@ -79,13 +79,19 @@ async def test_resize_ctrl_c_and_unicode(engine: AgentEngine, project: tuple[str
     terminal.resize(132, 43)
     assert (await run(terminal, "stty size")).split() == ["43", "132"]
     started = terminal.end
-    sleeper = f"sleep {600 + secrets.randbelow(999)}"
+    sleeper = f"sleep {50000 + secrets.randbelow(9999)}"
     terminal.write(sleeper + "\r")
     for _ in range(200):  # a busy machine may take a while to start it
         if _processes(sleeper):
             break
         await asyncio.sleep(0.05)
     terminal.write("\x03")  # Ctrl-C: the foreground job stops, the shell goes on
+    # The terminal drops input queued behind a Ctrl-C (as any terminal does): type on once the
+    # key has been seen, that is once the sleep is gone.
+    for _ in range(200):
+        if not _processes(sleeper):
+            break
+        await asyncio.sleep(0.05)
     output = await run(terminal, "echo rc=$?", timeout=10)
     assert "rc=130" in terminal.read(started, 10**9).data + output
     assert "héllo ✓ 😀" in await run(terminal, "echo 'héllo ✓ 😀'")

@@ -1,6 +1,7 @@
 """The user's MCP servers (app/agent/mcp.py): list, add, replace, remove, and test one (a
-stdio server started in the user's jail, as a session would). A session uses the ones named in
-`mcp_server_ids` on `POST /sessions`."""
+stdio server started in the user's jail, as a session would; a remote one greeted through the
+user's egress allowlist). A session uses the ones named in `mcp_server_ids` on
+`POST /sessions`."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ async def add_server(body: McpServerSpec, user: CurrentUser, engine: Engine) -> 
 async def replace_server(
     server_id: ServerId, body: McpServerSpec, user: CurrentUser, engine: Engine
 ) -> McpServerView:
+    """Replace a server; header values omitted keep the stored ones (they are write-only)."""
     return await asyncio.to_thread(_servers(engine).save, user, body, server_id)
 
 
@@ -49,5 +51,6 @@ async def delete_server(server_id: ServerId, user: CurrentUser, engine: Engine) 
 
 @router.post("/{server_id}/test")
 async def test_server(server_id: ServerId, user: CurrentUser, engine: Engine) -> McpTest:
-    """Start the server as a session would and list its tools."""
+    """Say hello to the server as a session would (`initialize`, `tools/list`) and list its
+    tools; 400 with the reason (refused host, connection error, HTTP status, not MCP)."""
     return await engine.test_mcp_server(user, server_id)

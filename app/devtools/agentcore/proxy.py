@@ -1,7 +1,8 @@
 """The data plane's front door: AgentCore's paths, authorizer and header rules, then the proxy.
 
 Only `POST /runtimes/<ARN>/invocations`, WebSocket `/runtimes/<ARN>/ws` and
-`POST /runtimes/<ARN>/stopruntimesession` exist; the ARN must be URL-encoded as AWS requires.
+`POST /runtimes/<ARN>/stopruntimesession` exist (with CORS for web pages); the ARN must be
+URL-encoded as AWS requires.
 What reaches the container is what AgentCore passes: the session id header, the bearer token
 (checked here, then again by the container), `...-Custom-*` headers and query parameters (the
 latter as lower-cased headers), the WebSocket subprotocols, and other query parameters only with
@@ -58,6 +59,15 @@ _DROPPED_RESPONSE_HEADERS = frozenset(
     | {b"date", b"server"}  # the emulator's server sets its own
 )
 _CONNECT_TIMEOUT_S = 10.0
+# A web page calls the data plane from its own origin (the seed's "Restart" button, our
+# "Restart workspace"): CORS, with the bearer token and the session id header.
+_CORS = {"access-control-allow-origin": "*", "access-control-expose-headers": SESSION_HEADER}
+_PREFLIGHT = {
+    **_CORS,
+    "access-control-allow-methods": "POST",
+    "access-control-allow-headers": f"authorization, content-type, accept, {SESSION_HEADER}",
+    "access-control-max-age": "600",
+}
 
 
 class _Refusal(Exception):
@@ -201,6 +211,9 @@ class EmulatorApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
+        if request.method == "OPTIONS" and self._action(scope) is not None:
+            await Response(status_code=204, headers=_PREFLIGHT)(scope, receive, send)
+            return
         # The exit stack closes the container's response once ours is sent, or abandoned.
         async with contextlib.AsyncExitStack() as stack:
             try:
@@ -208,6 +221,8 @@ class EmulatorApp:
             except _Refusal as refusal:
                 logger.info("%s %s: %d %s", request.method, scope["path"], refusal.status, refusal)
                 response = refusal.response()
+            if "origin" in request.headers:
+                response.headers.update(_CORS)
             await response(scope, receive, send)
 
     async def _answer(self, request: Request, stack: contextlib.AsyncExitStack) -> Response:

@@ -1,4 +1,5 @@
-"""The header's monthly spend against budget, which opens a small form to set the budget."""
+"""The header's monthly spend against budget, which opens a small form to set the budget, and
+the open session's spend against its own budget; the rail's field that gives new sessions one."""
 
 from __future__ import annotations
 
@@ -8,6 +9,54 @@ from app.ui.state.budget import BudgetState
 
 
 def budget_badge() -> rx.Component:
+    return rx.fragment(_session_spend(), _monthly())
+
+
+def _session_spend() -> rx.Component:
+    return rx.cond(
+        BudgetState.session_summary != "",
+        rx.badge(
+            BudgetState.session_summary,
+            size="1",
+            variant="soft",
+            color_scheme=rx.cond(BudgetState.session_spent_all, "red", "gray"),
+            id="session-budget",
+            title="This session's model spend against its own budget",
+            flex_shrink="0",
+        ),
+    )
+
+
+def session_budget_field() -> rx.Component:
+    """Under "New session": an optional budget for the sessions it starts."""
+    return rx.vstack(
+        rx.input(
+            rx.input.slot(rx.icon("wallet", size=12)),
+            value=BudgetState.session_amount,
+            on_change=BudgetState.set_session_amount,
+            placeholder="Session budget, US dollars (optional)",
+            inputmode="decimal",
+            size="1",
+            width="100%",
+            id="session-budget-amount",
+            aria_label="Budget for new sessions, in US dollars",
+            title="Budget for the sessions New session starts, in US dollars (empty: none)",
+        ),
+        rx.cond(
+            BudgetState.session_problem != "",
+            rx.text(
+                BudgetState.session_problem,
+                size="1",
+                color=rx.color("red", 11),
+                id="session-budget-problem",
+            ),
+        ),
+        width="100%",
+        spacing="1",
+    )
+
+
+def _monthly() -> rx.Component:
     return rx.popover.root(
         rx.popover.trigger(
             rx.button(

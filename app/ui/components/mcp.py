@@ -1,4 +1,6 @@
-"""The MCP servers section of the rail's Projects tab (state: app/ui/state/mcp.py)."""
+"""The MCP servers section of the rail's Projects tab (state: app/ui/state/mcp.py). One form
+adds a server or edits one; it is rebuilt (its `key`) when it switches between the two, so its
+fields start from the server being edited."""
 
 from __future__ import annotations
 
@@ -37,6 +39,15 @@ def _server(item: rx.Var) -> rx.Component:
             class_name="mcp-test",
         ),
         rx.icon_button(
+            rx.icon("pencil", size=12),
+            on_click=McpState.start_editing(item["id"]),
+            size="1",
+            variant="ghost",
+            title="Edit",
+            aria_label="Edit",
+            class_name="mcp-edit",
+        ),
+        rx.icon_button(
             rx.icon("trash-2", size=12),
             on_click=McpState.remove(item["id"]),
             size="1",
@@ -57,7 +68,14 @@ def _add_form() -> rx.Component:
     return rx.form(
         rx.vstack(
             rx.hstack(
-                rx.input(name="name", placeholder="name", size="1", flex="1", id="mcp-name"),
+                rx.input(
+                    name="name",
+                    default_value=McpState.draft.get("name", ""),
+                    placeholder="name",
+                    size="1",
+                    flex="1",
+                    id="mcp-name",
+                ),
                 rx.select(
                     ["stdio", "http", "sse"],
                     value=McpState.kind,
@@ -71,26 +89,44 @@ def _add_form() -> rx.Component:
                 McpState.kind == "stdio",
                 rx.input(
                     name="command",
+                    default_value=McpState.draft.get("command", ""),
                     placeholder="command and arguments (runs in your sandbox)",
                     size="1",
                     width="100%",
                     id="mcp-command",
                 ),
                 rx.vstack(
-                    rx.input(name="url", placeholder="https://…", size="1", width="100%"),
+                    rx.input(
+                        name="url",
+                        default_value=McpState.draft.get("url", ""),
+                        placeholder="https://…",
+                        size="1",
+                        width="100%",
+                        id="mcp-url",
+                    ),
                     rx.input(
                         name="header",
                         type="password",
-                        placeholder="Header: value (optional, never shown again)",
+                        placeholder=rx.cond(
+                            McpState.draft.get("header_hint", "") != "",
+                            McpState.draft.get("header_hint", ""),
+                            "Header: value (optional, never shown again)",
+                        ),
                         size="1",
                         width="100%",
+                        id="mcp-header",
                     ),
                     width="100%",
                     spacing="1",
                 ),
             ),
             rx.hstack(
-                rx.button("Add", type="submit", size="1", id="mcp-add"),
+                rx.button(
+                    rx.cond(McpState.editing != "", "Save", "Add"),
+                    type="submit",
+                    size="1",
+                    id="mcp-add",
+                ),
                 rx.button("Cancel", on_click=McpState.cancel_adding, size="1", variant="soft"),
             ),
             width="100%",
@@ -99,6 +135,7 @@ def _add_form() -> rx.Component:
         on_submit=McpState.add,
         reset_on_submit=True,
         width="100%",
+        key=McpState.editing,
     )
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import reflex as rx
 
+from app.ui.components.budget import session_budget_field
 from app.ui.components.env import env_section
+from app.ui.components.extensions import extensions_section
 from app.ui.components.files_panel import files_panel
 from app.ui.components.git_panel import git_panel
 from app.ui.components.github import github_section
@@ -93,6 +95,9 @@ def _item(item: rx.Var) -> rx.Component:
                     on_click=SessionsState.ask_delete(item["id"]),
                     class_name="delete",
                 ),
+                # Radix gives focus back to the menu's button when it closes, which would blur
+                # (and so end) the rename field that "Rename" just opened.
+                on_close_auto_focus=rx.prevent_default,
             ),
         ),
         class_name="session-item",
@@ -203,6 +208,7 @@ def _projects() -> rx.Component:
         _restart(),
         env_section(),
         mcp_section(),
+        extensions_section(),
         github_section(),
         width="100%",
         spacing="1",
@@ -243,6 +249,16 @@ def _restart() -> rx.Component:
         rx.cond(
             WorkspaceState.restart_note != "",
             rx.text(WorkspaceState.restart_note, size="1", id="restart-note"),
+        ),
+        rx.cond(  # compiled into the page: the static site's CSP allows no eval
+            WorkspaceState.stop_runtime,
+            rx.box(
+                on_mount=[
+                    rx.call_function(rx.Var("() => window.agentWebStopRuntime?.()")),
+                    WorkspaceState.runtime_stopped,
+                ],
+                display="none",
+            ),
         ),
         width="100%",
         spacing="1",
@@ -289,6 +305,7 @@ def sidebar() -> rx.Component:
             width="100%",
             id="new-session",
         ),
+        session_budget_field(),
         rx.tabs.root(
             rx.tabs.list(
                 rx.tabs.trigger("Sessions", value="sessions"),

@@ -1,4 +1,6 @@
-"""The header's "spent / budget this month" and the popover that sets the budget.
+"""The header's "spent / budget this month" and the popover that sets the budget; the budget
+the rail's "New session" gives the sessions it starts (the SDK's `max_budget_usd`), and the
+open session's spend against its own budget.
 
 Spend comes from the relay's in-memory count (no database read), re-read every few seconds
 while the tab is open, so a finished turn shows in the header without the chat state's help.
@@ -12,9 +14,11 @@ from typing import Any
 import reflex as rx
 
 from app.services import services
+from app.ui.errors import Shown
 from app.ui.state.base import BaseState, connected
 
 REFRESH_S = 2.0
+MOST_USD = 1_000_000.0
 
 
 class BudgetState(BaseState):
@@ -23,6 +27,10 @@ class BudgetState(BaseState):
     amount: str = ""  # what the user typed into the popover
     problem: str = ""
     editing: bool = False
+    session_amount: str = ""  # the budget typed for new sessions; empty: none
+    session_problem: str = ""
+    session_spent_usd: float = 0.0  # the open session's cost and budget (0: none)
+    session_budget_usd: float = 0.0
     _watching: bool = False
 
     @rx.var
@@ -35,6 +43,17 @@ class BudgetState(BaseState):
     @rx.var
     def spent_all(self) -> bool:
         return self.budget_usd > 0 and self.spent_usd >= self.budget_usd
+
+    @rx.var
+    def session_summary(self) -> str:
+        """The open session's spend against its own budget; empty when it has none."""
+        if self.session_budget_usd <= 0:
+            return ""
+        return f"session ${self.session_spent_usd:,.4f} / ${self.session_budget_usd:,.4f}"
+
+    @rx.var
+    def session_spent_all(self) -> bool:
+        return 0 < self.session_budget_usd <= self.session_spent_usd
 
     @rx.event
     async def load(self) -> Any:
@@ -92,7 +111,50 @@ class BudgetState(BaseState):
         await self._read()
         self.editing = False
 
+    @rx.event
+    def set_session_amount(self, value: str) -> None:
+        """Checked as the user types, so the problem shows before "New session" is clicked."""
+        self.session_amount = value
+        self.session_problem = _problem(value)
+
+    def new_session_budget(self) -> tuple[float | None, str]:
+        """The budget for the session about to start (None: none) or why there is none."""
+        self.session_problem = _problem(self.session_amount)
+        if self.session_problem:
+            return None, self.session_problem
+        text = _amount(self.session_amount)
+        return (float(text) if text else None), ""
+
     async def _read(self) -> None:
+        from app.ui.state.chat import ChatState  # the chat state imports this one
+
         budget, spent = await services().budgets.status(self.user_id)
         self.budget_usd = budget or 0.0
         self.spent_usd = spent
+        session_id = (await self.get_state(ChatState)).session_id
+        self.session_spent_usd, self.session_budget_usd = 0.0, 0.0
+        if session_id:
+            try:
+                row = await services().engine.get(self.user_id, session_id)
+            except Shown:
+                return  # gone meanwhile: the chat says so
+            self.session_spent_usd = row.cost_usd
+            self.session_budget_usd = row.max_budget_usd or 0.0
+
+
+def _amount(text: str) -> str:
+    return text.strip().removeprefix("$").strip()
+
+
+def _problem(text: str) -> str:
+    """Why `text` is not a session budget ("" when it is one, or empty)."""
+    text = _amount(text)
+    if not text:
+        return ""
+    try:
+        wanted = float(text)
+    except ValueError:
+        return "Type an amount in dollars, such as 0.50, or leave it empty."
+    if not 0 < wanted <= MOST_USD:
+        return "A session's budget is more than $0 and at most $1,000,000."
+    return ""

@@ -1,7 +1,8 @@
 """The conversation view's state: one session, its blocks, the live stream and approvals.
 
 Streaming follows the engine in a background task that reads events outside the state lock and
-enters it only to apply a batch (at most one UI update per ~50 ms). Finished blocks are appended
+enters it only to apply a batch (the first token after a pause at once, then a few ms apart at
+a model's pace, at most one UI update per ~45 ms in a flood). Finished blocks are appended
 once; the text being written lives in its own small var.
 """
 
@@ -30,13 +31,14 @@ from app.ui import blocks as view
 from app.ui.errors import Shown, ui_text
 from app.ui.state import stream, turns
 from app.ui.state.base import BaseState, connected
+from app.ui.state.budget import BudgetState
 from app.ui.state.mcp import McpState
 from app.ui.state.stream import StreamState
 from app.ui.state.turns import TurnsState
 
 logger = logging.getLogger(__name__)
 
-BATCH_INTERVAL_S = 0.045  # "about 50 ms": half of it is the typical wait a token sees
+BATCH_INTERVAL_S = 0.045  # the pace of updates in a flood; at a model's pace, a third of it
 RECHECK_S = 30.0  # a follower with nothing to do checks whether it is still wanted
 HISTORY_PAGE = 100
 START_WAIT_TICK = 0.05  # a prompt sent while its session is being created waits for it...
@@ -219,9 +221,16 @@ class ChatState(BaseState):
             mcp = await self.get_state(McpState)
             await mcp.load()  # servers added in another tab count too
             servers = mcp.chosen_for(project_id)
+            budget, problem = (await self.get_state(BudgetState)).new_session_budget()
+            if problem:  # shown under "New session"
+                self.starting = False
+                return False
         try:
             created = await services().engine.create(
-                user_id, NewSession(project_id=project_id or None, mcp_server_ids=servers)
+                user_id,
+                NewSession(
+                    project_id=project_id or None, mcp_server_ids=servers, max_budget_usd=budget
+                ),
             )
         except Shown as error:
             async with self:

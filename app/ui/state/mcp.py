@@ -1,6 +1,7 @@
-"""MCP servers in the rail's Projects tab: the user's servers (app/agent/mcp.py), added, tested,
-removed, and switched on or off for the sessions this page starts next. Header values go to
-the server once and never come back to the page."""
+"""MCP servers in the rail's Projects tab: the user's servers (app/agent/mcp.py), added, edited,
+tested, removed, and switched on or off for the sessions this page starts next. Header values
+go to the server once and never come back to the page: editing shows only their names, and a
+blank header keeps the stored value."""
 
 from __future__ import annotations
 
@@ -30,13 +31,16 @@ def _row(view: McpServerView, enabled: bool) -> dict[str, Any]:
         "type": view.type,
         "target": target or "",
         "project_id": view.project_id or "",
+        "header_names": ", ".join(view.header_names),
         "enabled": enabled,
     }
 
 
 class McpState(BaseState):
     servers: list[dict[str, Any]] = []
-    adding: bool = False
+    adding: bool = False  # the form is open (to add a server, or to edit `editing`)
+    editing: str = ""  # the id of the server the form edits; empty: it adds one
+    draft: dict[str, str] = {}  # the form's starting values when editing (never a secret)
     kind: str = "stdio"
     error: str = ""
     notice: str = ""
@@ -52,11 +56,28 @@ class McpState(BaseState):
 
     @rx.event
     def start_adding(self) -> None:
-        self.adding, self.error, self.notice = True, "", ""
+        self.adding, self.editing, self.draft = True, "", {}
+        self.error, self.notice = "", ""
+
+    @rx.event
+    def start_editing(self, server_id: str) -> None:
+        """Open the form filled with the server's settings; header values stay on the server."""
+        row = next((s for s in self.servers if s["id"] == server_id), None)
+        if row is None:
+            return
+        self.adding, self.editing, self.kind = True, server_id, row["type"]
+        self.error, self.notice = "", ""
+        names = row["header_names"]
+        self.draft = {
+            "name": row["name"],
+            "command": row["target"] if row["type"] == "stdio" else "",
+            "url": row["target"] if row["type"] != "stdio" else "",
+            "header_hint": f"{names}: stored (blank keeps it)" if names else "",
+        }
 
     @rx.event
     def cancel_adding(self) -> None:
-        self.adding = False
+        self.adding, self.editing, self.draft = False, "", {}
 
     @rx.event
     def set_kind(self, kind: str) -> None:
@@ -64,19 +85,26 @@ class McpState(BaseState):
 
     @rx.event
     async def add(self, form: dict[str, Any]) -> None:
-        """Add the server the form describes; its header (a "Name: value" line) is sealed
-        on the server and the form is emptied, so the value leaves the page's state."""
+        """Add (or, editing, replace) the server the form describes; its header (a
+        "Name: value" line) is sealed on the server and the form is emptied, so the value
+        leaves the page's state. Editing, a blank header keeps the stored one."""
+        editing = self.editing or None
+        fields = _spec_fields(form, self.kind)
+        if editing:
+            old = next((s for s in self.servers if s["id"] == editing), {})
+            fields["project_id"] = old.get("project_id") or None
         try:
-            spec = McpServerSpec(**_spec_fields(form, self.kind))
-            view = await asyncio.to_thread(_servers().save, self.user_id, spec)
+            spec = McpServerSpec(**fields)
+            view = await asyncio.to_thread(_servers().save, self.user_id, spec, editing)
         except ValidationError as error:
             self.error = _first_problem(error)
             return
         except Shown as error:
             self.error = ui_text(error)
             return
-        self.adding, self.error = False, ""
-        self.notice = f"Added {view.name}: new sessions use it."
+        self.adding, self.editing, self.draft, self.error = False, "", {}, ""
+        done = "Saved" if editing else "Added"
+        self.notice = f"{done} {view.name}: new sessions use it."
         await self.load()
 
     @rx.event

@@ -27,6 +27,9 @@ class WorkspaceState(BaseState):
     confirming_restart: bool = False
     restarting: bool = False
     restart_note: str = ""
+    # Restarted: on AgentCore the page now stops the runtime session (app/static_site/socket.js;
+    # a page served any other way has no such call and nothing happens).
+    stop_runtime: bool = False
 
     @rx.event
     async def load(self) -> None:
@@ -71,7 +74,8 @@ class WorkspaceState(BaseState):
     @rx.event(background=True)
     async def restart(self) -> None:
         """Stop every agent and terminal of the user's (after a backup when workspaces are
-        kept in S3); the conversations and files stay, and the next message starts afresh."""
+        kept in S3); the conversations and files stay, and the next message starts afresh.
+        On AgentCore the page then stops the runtime session too (`stop_runtime`)."""
         async with self:
             if self.restarting:
                 return
@@ -91,6 +95,12 @@ class WorkspaceState(BaseState):
             async with self:
                 self.restarting = False
                 self.restart_note, self.error = note, problem
+                self.stop_runtime = bool(note)
+
+    @rx.event
+    def runtime_stopped(self) -> None:
+        """The page asked for StopRuntimeSession: once per restart, even if the page stays."""
+        self.stop_runtime = False
 
     # --- S3 ------------------------------------------------------------------------------
 
