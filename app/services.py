@@ -164,18 +164,25 @@ def make_auth(settings: Settings, store: Store) -> Auth:
     )
 
 
+def running() -> bool:
+    """Whether this process has started its services (they are one per process)."""
+    return _services is not None
+
+
 async def stop_services() -> None:
     global _services
     if _services is None:
         return
     services = _services
-    # Readers still following sessions (pages, streams) see the engine wind down; only then
-    # are the services gone.
-    await services.engine.shutdown()
-    _services = None
-    if services.demo_model is not None:
-        services.demo_model.stop()
-    services.store.engine.dispose()
+    try:
+        # Readers still following sessions (pages, streams) see the engine wind down; only
+        # then are the services gone.
+        await services.engine.shutdown()
+    finally:
+        _services = None
+        if services.demo_model is not None:
+            services.demo_model.stop()
+        services.store.engine.dispose()
 
 
 def secure_data_dir(data_dir: Path) -> None:

@@ -16,6 +16,7 @@ import httpx
 import pytest
 import uvicorn
 
+from app import services as app_services
 from app.api.main import create_api
 from app.devtools.model_server import ModelServer
 from app.services import Services, services, start_services, stop_services
@@ -45,6 +46,23 @@ class Api:
             return str(response.json()["access_token"])
 
 
+def agent_bash(http: httpx.Client, session_id: str, command: str) -> str:
+    """Run `command` through the session's agent (the scripted "run bash" rule); what the
+    Bash tool printed, as the agent saw it."""
+    response = http.post(
+        f"/sessions/{session_id}/messages", json={"message": f"run bash {command}"}, timeout=120
+    )
+    assert response.status_code == 200, response.text
+    results = [
+        block["content"]
+        for m in response.json()["messages"]
+        if m["type"] == "user_message"
+        for block in m["content"]
+    ]
+    assert results, f"the agent ran no tool: {response.json()['messages']}"
+    return str(results[-1])
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -64,6 +82,8 @@ def settings_env(data_dir: Path, model_server: ModelServer, **extra: str) -> dic
 @contextlib.contextmanager
 def serve_api(env: dict[str, str]) -> Iterator[Api]:
     """Run the API (with the services' lifespan) in uvicorn, in a thread, until the block ends."""
+    if app_services.running():
+        raise RuntimeError("another API of this process is still running; its services would serve")
     api = create_api()
 
     @contextlib.asynccontextmanager

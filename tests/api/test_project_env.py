@@ -13,25 +13,9 @@ import httpx
 import pytest
 
 from app.devtools.model_server import ModelServer
-from tests.api.conftest import Api, serve_api, settings_env
+from tests.api.conftest import Api, agent_bash, serve_api, settings_env
 
 NAME = "PROJECT_TOKEN"
-
-
-def _bash(http: httpx.Client, session_id: str, command: str) -> str:
-    """Run `command` through the session's agent; what the tool printed."""
-    response = http.post(
-        f"/sessions/{session_id}/messages", json={"message": f"run bash {command}"}, timeout=120
-    )
-    assert response.status_code == 200, response.text
-    results = [
-        block["content"]
-        for m in response.json()["messages"]
-        if m["type"] == "user_message"
-        for block in m["content"]
-    ]
-    assert results, f"the agent ran no tool: {response.json()['messages']}"
-    return str(results[-1])
 
 
 def _session(http: httpx.Client, project_id: str) -> str:
@@ -77,7 +61,7 @@ def test_project_env_reaches_the_agent_and_nothing_else(
 
             session = _session(http, project["project_id"])
             # Proves the value is there without printing it (the transcript keeps the output).
-            seen = _bash(http, session, f'printf %s "${NAME}" | sha256sum')
+            seen = agent_bash(http, session, f'printf %s "${NAME}" | sha256sum')
             assert digest in seen
 
             history = http.get(f"/sessions/{session}/history")
@@ -87,7 +71,9 @@ def test_project_env_reaches_the_agent_and_nothing_else(
             assert http.delete(f"{base}/{NAME}").status_code == 204
             assert http.delete(f"{base}/{NAME}").status_code == 404
             assert http.get(base).json()["variables"] == []
-            later = _bash(http, _session(http, project["project_id"]), f"echo ${{{NAME}-unset}}")
+            later = agent_bash(
+                http, _session(http, project["project_id"]), f"echo ${{{NAME}-unset}}"
+            )
             assert "unset" in later
 
         projects = tmp_path / "projects"

@@ -61,8 +61,8 @@ def test_tree_editor_conflict_and_file_operations(page: Page, reflex_app: Runnin
     assert notes.read_text() == "edited on the page"
 
     # The agent changes the file meanwhile: the save is refused with a warning.
-    notes.write_text("the agent's version\n")
     type_in_editor(page, "the page's version")
+    notes.write_text("the agent's version\n")
     page.locator("#save-file").click()
     conflict = page.locator("#file-conflict")
     expect(conflict).to_contain_text(
@@ -75,9 +75,10 @@ def test_tree_editor_conflict_and_file_operations(page: Page, reflex_app: Runnin
     expect(page.locator("#file-conflict")).to_have_count(0)
     expect(page.locator("#file-dirty")).to_have_count(0)
     assert notes.read_text() == "the page's version"
-    # Reload takes what is on disk.
-    notes.write_text("changed again\n")
+    # Reload takes what is on disk. (Changed on disk after the edit: a clean editor follows
+    # the disk by itself, every little while.)
     type_in_editor(page, "dropped")
+    notes.write_text("changed again\n")
     page.locator("#save-file").click()
     page.locator("#file-reload").click()
     expect(editor).to_contain_text("changed again")

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from app.devtools.model_server import ModelServer
-from tests.api.conftest import Api, serve_api, settings_env
+from tests.api.conftest import Api, agent_bash, serve_api, settings_env
 
 CANARY = f"canary{secrets.token_hex(6)}"
 REPO = Path(__file__).resolve().parents[2]
@@ -49,20 +49,7 @@ class World:
     def bash(self, command: str) -> str:
         """Run `command` through Bob's agent; the tool's output as the agent saw it."""
         with self.api.client(self.bob_token) as http:
-            response = http.post(
-                f"/sessions/{self.bob_session}/messages",
-                json={"message": f"run bash {command}"},
-                timeout=120,
-            )
-        assert response.status_code == 200, response.text
-        results = [
-            block["content"]
-            for m in response.json()["messages"]
-            if m["type"] == "user_message"
-            for block in m["content"]
-        ]
-        assert results, f"the agent ran no tool: {response.json()['messages']}"
-        return str(results[-1])
+            return agent_bash(http, self.bob_session, command)
 
     def terminal(self, command: str) -> str:
         """Run `command` in Bob's terminal (over the HTTP API); what it printed."""

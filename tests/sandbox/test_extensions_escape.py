@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from app.devtools.model_server import ModelServer
-from tests.api.conftest import Api, serve_api, settings_env
+from tests.api.conftest import Api, agent_bash, serve_api, settings_env
 
 CANARY = f"canary{secrets.token_hex(6)}"
 MINE = "/opt/agent/plugins/0"  # where the jail shows the first enabled plugin
@@ -36,20 +36,7 @@ class World:
     def bash(self, command: str) -> str:
         """Run `command` through Bob's agent; the tool's output as the agent saw it."""
         with self.api.client(self.bob_token) as http:
-            response = http.post(
-                f"/sessions/{self.bob_session}/messages",
-                json={"message": f"run bash {command}"},
-                timeout=120,
-            )
-        assert response.status_code == 200, response.text
-        results = [
-            block["content"]
-            for m in response.json()["messages"]
-            if m["type"] == "user_message"
-            for block in m["content"]
-        ]
-        assert results, f"the agent ran no tool: {response.json()['messages']}"
-        return str(results[-1])
+            return agent_bash(http, self.bob_session, command)
 
 
 def _skill_in_a_project(api: Api, http: httpx.Client, name: str, body: str) -> tuple[str, Path]:

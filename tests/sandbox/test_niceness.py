@@ -19,7 +19,7 @@ import pytest
 
 from app.devtools.model_server import ModelServer
 from app.settings import SettingsError, load_settings
-from tests.api.conftest import Api, serve_api, settings_env
+from tests.api.conftest import Api, agent_bash, serve_api, settings_env
 
 NICENESS = 7  # not the default, so the setting is seen to take effect
 EXPECTED = min(19, os.nice(0) + NICENESS)  # relative to the app's own (pytest may be niced)
@@ -35,20 +35,7 @@ class Agent:
     def bash(self, command: str) -> str:
         """`command` run by the agent's Bash tool; what the tool printed."""
         with self.api.client(self.token) as http:
-            response = http.post(
-                f"/sessions/{self.session_id}/messages",
-                json={"message": f"run bash {command}"},
-                timeout=120,
-            )
-        assert response.status_code == 200, response.text
-        results = [
-            block["content"]
-            for m in response.json()["messages"]
-            if m["type"] == "user_message"
-            for block in m["content"]
-        ]
-        assert results, f"the agent ran no tool: {response.json()['messages']}"
-        return str(results[-1])
+            return agent_bash(http, self.session_id, command)
 
     def terminal(self, command: str) -> str:
         """`command` typed into the project's terminal; everything it printed."""

@@ -35,7 +35,10 @@ async def run(terminal: Terminal, command: str, timeout: float = 30) -> str:
             return seen[: seen.index(marker)]
         remaining = deadline - asyncio.get_running_loop().time()
         assert remaining > 0, f"no end of {command!r}; the terminal shows {seen!r}"
-        await asyncio.wait_for(terminal.wait(terminal.end), remaining)
+        try:
+            await asyncio.wait_for(terminal.wait(terminal.end), remaining)
+        except TimeoutError:
+            raise AssertionError(f"no end of {command!r}; the terminal shows {seen!r}") from None
 
 
 async def quiet(terminal: Terminal) -> Terminal:
@@ -80,14 +83,14 @@ async def test_resize_ctrl_c_and_unicode(engine: AgentEngine, project: tuple[str
     assert (await run(terminal, "stty size")).split() == ["43", "132"]
     started = terminal.end
     sleeper = f"sleep {50000 + secrets.randbelow(9999)}"
-    terminal.write(sleeper + "\r")
-    for _ in range(200):  # a busy machine may take a while to start it
-        if _processes(sleeper):
-            break
-        await asyncio.sleep(0.05)
+    await run(terminal, f"{sleeper} & true")
+    assert _processes(sleeper)
+    since = terminal.end
+    terminal.write("fg\r")  # bash names the job it brings to the foreground
+    while sleeper not in terminal.read(since, 10**9).data:
+        await asyncio.wait_for(terminal.wait(terminal.end), 20)
     terminal.write("\x03")  # Ctrl-C: the foreground job stops, the shell goes on
-    # The terminal drops input queued behind a Ctrl-C (as any terminal does): type on once the
-    # key has been seen, that is once the sleep is gone.
+    # A terminal drops input queued behind a Ctrl-C (as any does): type on once it has landed.
     for _ in range(200):
         if not _processes(sleeper):
             break

@@ -118,6 +118,9 @@ class ChatState(BaseState):
     _generation: int = 0
     _root: str = ""  # the project as the agent sees it: tool paths are shown relative to it
     _cost_usd: float = 0.0
+    # A model or mode picked while the session is still starting (or before there is one):
+    # the session gets it once it exists.
+    _picked: dict[str, str] = {}
     _inputs: dict[str, dict[str, Any]] = {}  # pending requests' tool input, by request id
 
     @rx.var
@@ -242,7 +245,14 @@ class ChatState(BaseState):
             raise
         async with self:  # shown in the same step that ends "starting": a waiting send sees it
             self.starting = False
-            return await self._load(created.session_id)
+            picked, self._picked = self._picked, {}
+            if not await self._load(created.session_id):
+                return False
+            if "model" in picked:
+                await self.change_model(picked["model"])
+            if "mode" in picked:
+                await self.change_mode(picked["mode"])
+            return True
 
     async def _load(self, session_id: str) -> bool:
         engine = services().engine
@@ -294,6 +304,10 @@ class ChatState(BaseState):
 
     @rx.event
     async def change_model(self, model: str) -> None:
+        if self.starting or not self.session_id:
+            self._picked = {**self._picked, "model": model}
+            self.model = model
+            return
         engine = services().engine
         if await self._control(
             lambda: engine.set_model(self.user_id, self.session_id, ModelChange(model=model))
@@ -302,6 +316,10 @@ class ChatState(BaseState):
 
     @rx.event
     async def change_mode(self, mode: str) -> None:
+        if self.starting or not self.session_id:
+            self._picked = {**self._picked, "mode": mode}
+            self.mode = mode
+            return
         engine = services().engine
         if await self._control(
             lambda: engine.set_mode(self.user_id, self.session_id, ModeChange(mode=mode))
