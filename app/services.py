@@ -92,6 +92,7 @@ async def start_services(settings: Settings | None = None) -> Services:
                 excludes=settings.sync_excludes,
             )
         )
+    library = settings.data_dir / "extensions"  # each user's skills and plugins
     engine = AgentEngine(
         store,
         EngineConfig(
@@ -101,6 +102,7 @@ async def start_services(settings: Settings | None = None) -> Services:
             max_agents_per_user=settings.max_agents_per_user,
             idle_timeout_s=settings.idle_timeout_s,
             max_message_chars=settings.max_message_chars,
+            extensions_dir=library,
         ),
         sandbox,
         workspaces,
@@ -122,9 +124,7 @@ async def start_services(settings: Settings | None = None) -> Services:
     mcp = McpServers(store, vault)
     engine.use_mcp_servers(mcp)
     sandbox.gateway.user_hosts = mcp.hosts_of
-    engine.use_extensions(
-        Extensions(store, settings.data_dir / "extensions", engine.project_place, sandbox)
-    )
+    engine.use_extensions(Extensions(store, library, engine.project_place, sandbox))
     engine.use_project_env(ProjectEnv(store, install_key(settings.data_dir, settings.secret_key)))
     _services = Services(
         settings=settings,

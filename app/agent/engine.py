@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from app.agent import rewind
 from app.agent.approvals import Answer, Approvals
-from app.agent.extensions import Extensions
+from app.agent.extensions import ExtensionInstall, Extensions, ExtensionView
 from app.agent.history import INTERRUPTED, find_transcript, read_page
 from app.agent.journal import Follower, Journal
 from app.agent.live import LiveAgent, TurnInProgress
@@ -585,6 +585,31 @@ class AgentEngine:
             if scope.root == place.project:
                 self.workspaces.schedule_backup(scope, delay)
 
+    async def install_extension(self, user_id: str, request: ExtensionInstall) -> ExtensionView:
+        """A skill or plugin into the user's library (kept in S3 with the CLI home)."""
+        view = await self.library().install(user_id, request)
+        await self._library_changed(user_id)
+        return view
+
+    async def delete_extension(self, user_id: str, extension_id: str) -> None:
+        await _run(self.library().delete, user_id, extension_id)
+        await self._library_changed(user_id)
+
+    def library(self) -> Extensions:
+        """The users' skills and plugins (a clear error where they are not set up)."""
+        if self.extensions is None:
+            raise InvalidInput("Skills and plugins are not set up here.")
+        return self.extensions
+
+    async def _library_changed(self, user_id: str) -> None:
+        """Send the library to S3 now (when workspaces are kept there): a new machine finds
+        it, as it finds the CLI home."""
+        if self.workspaces is None:
+            return
+        for scope in await self.pool.user_scopes(user_id):
+            if scope.name == "extensions":
+                self.workspaces.schedule_backup(scope)
+
     # --- terminals ------------------------------------------------------------------------
 
     async def open_terminal(self, user_id: str, project_id: str, cols: int, rows: int) -> Terminal:
@@ -613,7 +638,7 @@ class AgentEngine:
             return
         project = await self._project(user_id, project_id)
         for scope in await self.pool.scopes(user_id, project.id, project.name):
-            if not home_only or scope.name == "claude":
+            if not home_only or not scope.name.startswith("projects/"):
                 await self.workspaces.ensure_restored(scope)
 
     # --- rewinding files -----------------------------------------------------------------

@@ -58,6 +58,8 @@ class EngineConfig:
     idle_timeout_s: float = 300.0  # an idle CLI holds ~120 MB; a resume costs ~1-2 s
     max_message_chars: int = 100_000
     reap_interval_s: float = 30.0
+    # Each user's skills and plugins (app/agent/extensions.py), kept in S3 like the CLI home.
+    extensions_dir: Path | None = None
 
 
 ToolsFactory = Callable[[AgentSession], Awaitable[dict[str, McpServerConfig]]]
@@ -301,17 +303,22 @@ class AgentPool:
 
     async def scopes(self, user_id: str, project_id: str, project_name: str) -> list[Scope]:
         """What of this user's is kept in S3 when this project is used."""
+        mine = await self.user_scopes(user_id)
+        folder = self.project_dir(user_id, project_id)
+        name = f"projects/{workspace_name(project_name)}"
+        return [Scope(user_id, mine[0].user_key, name, folder), *mine]
+
+    async def user_scopes(self, user_id: str) -> list[Scope]:
+        """What of this user's is kept in S3 whatever the project: the CLI home (transcripts,
+        settings) and the library of skills and plugins."""
         user = await _run(self.store.get_user, user_id)
         key = user.external_id or user.id
-        return [
-            Scope(
-                user_id,
-                key,
-                f"projects/{workspace_name(project_name)}",
-                self.project_dir(user_id, project_id),
-            ),
-            Scope(user_id, key, "claude", self.home(user_id) / ".claude"),
-        ]
+        scopes = [Scope(user_id, key, "claude", self.home(user_id) / ".claude")]
+        if self.config.extensions_dir is not None:
+            library = self.config.extensions_dir / user_id
+            await _run(lambda: library.mkdir(parents=True, exist_ok=True))
+            scopes.append(Scope(user_id, key, "extensions", library))
+        return scopes
 
     async def fail(self, live: LiveAgent, detail: str) -> None:
         """The CLI died: say why first (readers stop at the turn's end), then stop it."""

@@ -41,8 +41,11 @@ class NewSession(BaseModel):
     cwd: str | None = Field(
         None, max_length=4096, description="Accepted for seed compatibility; use project_id."
     )
-    mcp_server_ids: list[str] | None = Field(
-        None, description="MCP servers for this session (seed); not supported yet: refused."
+    mcp_server_ids: list[Ident] | None = Field(
+        None,
+        max_length=100,
+        description="MCP servers for this session (seed): ids from GET /mcp-servers, each the "
+        "user's own and meant for the session's project; none: no MCP servers.",
     )
     project_id: Ident | None = None
     permission_mode: Mode = "default"

@@ -42,6 +42,7 @@ READ_BUDGET = 256 * 1024  # bytes per window: 2.5 MB/s, far more than a page can
 MAX_PENDING_INPUT = 1 << 20  # bytes typed or pasted that the shell has not read yet
 MAX_TERMINALS_PER_USER = 4
 SETSID = "/usr/bin/setsid"
+ENV = "/usr/bin/env"
 STOP_GRACE_S = 2.0
 
 Changed = Callable[[ProjectPlace], Awaitable[None]]
@@ -305,7 +306,11 @@ class Terminals:
         try:
             fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
             # setsid --ctty: the shell's session owns this terminal (job control, Ctrl-C).
+            # env --default-signal: signals the app ignores (Ctrl-C under nohup or a process
+            # manager) are not the shell's to inherit, or Ctrl-C would stop nothing in it.
             process = await asyncio.create_subprocess_exec(
+                ENV,
+                "--default-signal",
                 SETSID,
                 "--ctty",
                 str(launch.script),

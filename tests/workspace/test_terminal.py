@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import signal
 import subprocess
 from pathlib import Path
 
@@ -78,7 +79,13 @@ async def test_a_command_runs_in_the_project_and_the_output_is_kept_for_a_page_t
 
 
 async def test_resize_ctrl_c_and_unicode(engine: AgentEngine, project: tuple[str, str]) -> None:
-    terminal = await quiet(await engine.open_terminal(*project, 100, 30))
+    # An app started with Ctrl-C ignored (nohup, some process managers, a test worker) must
+    # not hand that on: in the shell, Ctrl-C still stops the foreground job.
+    ignored = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        terminal = await quiet(await engine.open_terminal(*project, 100, 30))
+    finally:
+        signal.signal(signal.SIGINT, ignored)
     terminal.resize(132, 43)
     assert (await run(terminal, "stty size")).split() == ["43", "132"]
     started = terminal.end

@@ -10,10 +10,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, Field
 
-from app.agent.extensions import ExtensionInstall, Extensions, ExtensionView
+from app.agent.extensions import ExtensionInstall, ExtensionView
 from app.agent.schemas import Ident
 from app.api.deps import CurrentUser, Engine
-from app.errors import InvalidInput
 
 router = APIRouter(tags=["extensions"])
 
@@ -28,15 +27,9 @@ class EnabledExtensions(BaseModel):
     )
 
 
-def _library(engine: Engine) -> Extensions:
-    if engine.extensions is None:
-        raise InvalidInput("Skills and plugins are not set up here.")
-    return engine.extensions
-
-
 @router.get("/extensions")
 async def list_extensions(user: CurrentUser, engine: Engine) -> list[ExtensionView]:
-    return await asyncio.to_thread(_library(engine).of_user, user)
+    return await asyncio.to_thread(engine.library().of_user, user)
 
 
 @router.post("/extensions", status_code=201)
@@ -46,12 +39,12 @@ async def install_extension(
     """Copy a skill (a folder with SKILL.md) or a plugin (a folder with
     .claude-plugin/plugin.json) into your library: from a folder of one of your projects, or
     from a git URL the app clones through your agents' egress allowlist."""
-    return await _library(engine).install(user, body)
+    return await engine.install_extension(user, body)
 
 
 @router.delete("/extensions/{extension_id}", status_code=204)
 async def delete_extension(extension_id: Id, user: CurrentUser, engine: Engine) -> Response:
-    await asyncio.to_thread(_library(engine).delete, user, extension_id)
+    await engine.delete_extension(user, extension_id)
     return Response(status_code=204)
 
 
@@ -59,7 +52,7 @@ async def delete_extension(extension_id: Id, user: CurrentUser, engine: Engine) 
 async def project_extensions(
     project_id: Id, user: CurrentUser, engine: Engine
 ) -> EnabledExtensions:
-    ids = await asyncio.to_thread(_library(engine).enabled, user, project_id)
+    ids = await asyncio.to_thread(engine.library().enabled, user, project_id)
     return EnabledExtensions(extension_ids=ids)
 
 
@@ -67,6 +60,6 @@ async def project_extensions(
 async def enable_extensions(
     project_id: Id, body: EnabledExtensions, user: CurrentUser, engine: Engine
 ) -> EnabledExtensions:
-    library = _library(engine)
+    library = engine.library()
     ids = await asyncio.to_thread(library.set_enabled, user, project_id, body.extension_ids)
     return EnabledExtensions(extension_ids=ids)

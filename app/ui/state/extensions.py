@@ -10,17 +10,11 @@ from typing import Any
 
 import reflex as rx
 
-from app.agent.extensions import ExtensionInstall, Extensions
+from app.agent.extensions import ExtensionInstall
 from app.services import services
 from app.ui.errors import Shown, ui_text
 from app.ui.state.base import BaseState
 from app.ui.state.workspace import WorkspaceState
-
-
-def _library() -> Extensions:
-    library = services().engine.extensions
-    assert library is not None, "the services set up skills and plugins"
-    return library
 
 
 def request_for(source: str, project_id: str) -> ExtensionInstall:
@@ -46,10 +40,14 @@ class ExtensionsState(BaseState):
             return
         project_id = await self._project_id()
         try:
-            views = await asyncio.to_thread(_library().of_user, self.user_id)
+            views = await asyncio.to_thread(services().engine.library().of_user, self.user_id)
             on = set()
             if project_id:
-                on = set(await asyncio.to_thread(_library().enabled, self.user_id, project_id))
+                on = set(
+                    await asyncio.to_thread(
+                        services().engine.library().enabled, self.user_id, project_id
+                    )
+                )
         except Shown as error:
             self.items, self.error = [], ui_text(error)
             return
@@ -66,7 +64,7 @@ class ExtensionsState(BaseState):
         notice, problem = "", ""
         try:
             request = request_for(str(form.get("source", "")), project_id)
-            view = await _library().install(user_id, request)
+            view = await services().engine.install_extension(user_id, request)
             notice = f"Installed the {view.kind} {view.name}: switch it on for a project."
         except Shown as error:
             problem = ui_text(error)
@@ -78,7 +76,7 @@ class ExtensionsState(BaseState):
     @rx.event
     async def remove(self, extension_id: str) -> None:
         try:
-            await asyncio.to_thread(_library().delete, self.user_id, extension_id)
+            await services().engine.delete_extension(self.user_id, extension_id)
         except Shown as error:
             self.error = ui_text(error)
             return
@@ -92,7 +90,9 @@ class ExtensionsState(BaseState):
         on = {i["id"] for i in self.items if i["enabled"]} ^ {extension_id}
         try:
             ids = [i["id"] for i in self.items if i["id"] in on]
-            await asyncio.to_thread(_library().set_enabled, self.user_id, project_id, ids)
+            await asyncio.to_thread(
+                services().engine.library().set_enabled, self.user_id, project_id, ids
+            )
         except Shown as error:
             self.error = ui_text(error)
             return

@@ -157,7 +157,8 @@ def _count(n: int, noun: str) -> str:
 
 def _sync_row(progress: SyncStatus) -> dict[str, str]:
     """One folder's sync as the page shows it."""
-    name = "your agent's home" if progress.scope == "claude" else progress.scope.split("/", 1)[-1]
+    names = {"claude": "your agent's home", "extensions": "your skills and plugins"}
+    name = names.get(progress.scope) or progress.scope.split("/", 1)[-1]
     total = progress.bytes_total or 1
     verb = {"restoring": "Restoring", "backing_up": "Backing up"}.get(progress.phase, "")
     text = ""
