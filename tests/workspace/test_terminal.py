@@ -91,7 +91,7 @@ async def test_resize_ctrl_c_and_unicode(engine: AgentEngine, project: tuple[str
     started = terminal.end
     sleeper = f"sleep {50000 + secrets.randbelow(9999)}"
     await run(terminal, f"{sleeper} & true")
-    assert _processes(sleeper)
+    assert await _started(sleeper)
     since = terminal.end
     terminal.write("fg\r")  # bash names the job it brings to the foreground
     while sleeper not in terminal.read(since, 10**9).data:
@@ -115,7 +115,7 @@ async def test_closing_ends_the_shell_and_all_it_started(
     terminal = await quiet(await engine.open_terminal(*project, 80, 24))
     sleeper = f"sleep {7000 + secrets.randbelow(999)}"
     await run(terminal, f"nohup {sleeper} >/dev/null 2>&1 & disown; echo started")
-    assert _processes(sleeper)
+    assert await _started(sleeper)
     await engine.close_terminal(*project)
     assert not terminal.running
     assert not _processes(sleeper)
@@ -166,6 +166,16 @@ async def test_terminals_are_each_users_own_and_limited(
     other = await engine.create_project(user_id, NewProject(name="other"))
     with pytest.raises(LimitReached, match="terminals open"):
         await engine.open_terminal(user_id, other.project_id, 80, 24)
+
+
+async def _started(pattern: str) -> list[str]:
+    """The processes matching `pattern`, once there are any (a job sent to the background
+    may not have started yet when the shell goes on)."""
+    for _ in range(200):
+        if found := _processes(pattern):
+            return found
+        await asyncio.sleep(0.05)
+    return []
 
 
 def _processes(pattern: str) -> list[str]:
