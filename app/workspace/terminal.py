@@ -306,8 +306,9 @@ class Terminals:
         try:
             fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
             # setsid --ctty: the shell's session owns this terminal (job control, Ctrl-C).
-            # env --default-signal: signals the app ignores (Ctrl-C under nohup or a process
-            # manager) are not the shell's to inherit, or Ctrl-C would stop nothing in it.
+            # Signals the app ignores or blocks (Ctrl-C under nohup, a process manager, a
+            # library's thread) are not the shell's to inherit, or Ctrl-C would stop nothing
+            # in it: env --default-signal resets what is ignored, _unblock_signals the mask.
             process = await asyncio.create_subprocess_exec(
                 ENV,
                 "--default-signal",
@@ -319,6 +320,7 @@ class Terminals:
                 stderr=follower,
                 cwd=launch.cwd,
                 env={"PATH": "/usr/bin:/bin"},  # the launcher sets the shell's whole environment
+                preexec_fn=_unblock_signals,
             )
         except BaseException:
             os.close(master)
@@ -343,3 +345,8 @@ class Terminals:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _unblock_signals() -> None:
+    """In the shell's process before exec: no signal blocked (one system call, no lock)."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())

@@ -79,13 +79,15 @@ async def test_a_command_runs_in_the_project_and_the_output_is_kept_for_a_page_t
 
 
 async def test_resize_ctrl_c_and_unicode(engine: AgentEngine, project: tuple[str, str]) -> None:
-    # An app started with Ctrl-C ignored (nohup, some process managers, a test worker) must
-    # not hand that on: in the shell, Ctrl-C still stops the foreground job.
+    # An app started with Ctrl-C ignored (nohup, some process managers) or blocked (in the
+    # thread that starts the shell) must not hand that on: Ctrl-C stops the foreground job.
     ignored = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         terminal = await quiet(await engine.open_terminal(*project, 100, 30))
     finally:
         signal.signal(signal.SIGINT, ignored)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     terminal.resize(132, 43)
     assert (await run(terminal, "stty size")).split() == ["43", "132"]
     started = terminal.end

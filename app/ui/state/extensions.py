@@ -32,7 +32,11 @@ class ExtensionsState(BaseState):
     notice: str = ""
 
     async def _project_id(self) -> str:
-        return (await self.get_state(WorkspaceState)).project_id
+        """The project the Projects tab shows (loaded first if the tab has not yet)."""
+        workspace = await self.get_state(WorkspaceState)
+        if not workspace.project_id:
+            await workspace.load()
+        return workspace.project_id
 
     @rx.event
     async def load(self) -> None:
