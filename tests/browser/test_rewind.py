@@ -15,12 +15,15 @@ pytestmark = pytest.mark.browser
 
 
 def write_approved(page: Page, name: str) -> None:
+    ended = page.locator(".msg-result")
+    turns = ended.count()
     send(page, f"write {name}")
     page.locator(".approval .allow-once").click()
     # The previous turn's answer also says "File created": wait for the one naming this file.
     expect(page.locator(".msg-assistant").last).to_contain_text(
         re.compile(rf"Write result: File created.*{re.escape(name)}")
     )
+    expect(ended).to_have_count(turns + 1)  # the turn is over: the next prompt is taken
 
 
 def test_rewind_then_fork_from_the_first_turn(page: Page, reflex_app: RunningApp) -> None:

@@ -98,12 +98,15 @@ async def test_resize_ctrl_c_and_unicode(engine: AgentEngine, project: tuple[str
     terminal.write("fg\r")  # bash names the job it brings to the foreground
     while sleeper not in terminal.read(since, 10**9).data:
         await asyncio.wait_for(terminal.wait(terminal.end), 20)
-    terminal.write("\x03")  # Ctrl-C: the foreground job stops, the shell goes on
-    # A terminal drops input queued behind a Ctrl-C (as any does): type on once it has landed.
-    for _ in range(200):
+    # Ctrl-C: the foreground job stops, the shell goes on. Pressed again each second, as a
+    # user would, in case the first came before bash gave the job the terminal. A terminal
+    # drops input queued behind a Ctrl-C (as any does): type on once it has landed.
+    for tick in range(200):
+        if tick % 20 == 0:
+            terminal.write("\x03")
+        await asyncio.sleep(0.05)
         if not _processes(sleeper):
             break
-        await asyncio.sleep(0.05)
     output = await run(terminal, "echo rc=$?", timeout=10)
     assert "rc=130" in terminal.read(started, 10**9).data + output
     assert "héllo ✓ 😀" in await run(terminal, "echo 'héllo ✓ 😀'")
