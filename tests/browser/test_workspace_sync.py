@@ -90,7 +90,10 @@ def test_back_up_on_one_machine_restore_on_another(browser: Browser, machine: Ma
             # The session, opened on the new machine, shows what was said on the old one.
             expect(page.locator(".msg-user").first).to_have_text("echo remember the word heron")
             send(page, "echo and here too")
-            expect(page.locator(".msg-assistant").last).to_have_text("You said: and here too")
+            # A new machine: the workspace comes from S3 and a fresh agent starts first.
+            expect(page.locator(".msg-assistant").last).to_have_text(
+                "You said: and here too", timeout=60_000
+            )
             banners = page.evaluate("window.__banners")
             assert any(b.startswith("Restoring default:") and "files" in b for b in banners), (
                 banners
