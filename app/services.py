@@ -123,7 +123,6 @@ async def start_services(settings: Settings | None = None) -> Services:
     vault = Vault(install_key(settings.data_dir, settings.secret_key))
     mcp = McpServers(store, vault)
     engine.use_mcp_servers(mcp)
-    sandbox.gateway.user_hosts = mcp.hosts_of
     engine.use_extensions(Extensions(store, library, engine.project_place, sandbox))
     engine.use_project_env(ProjectEnv(store, install_key(settings.data_dir, settings.secret_key)))
     _services = Services(

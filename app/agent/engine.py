@@ -157,6 +157,7 @@ class AgentEngine:
         """The user's own MCP servers, chosen per session (`mcp_server_ids`)."""
         self.mcp = servers
         servers.admin = self.sandbox.gateway.policy
+        self.sandbox.gateway.user_hosts = servers.hosts_of
         self.add_tools(servers.for_session)
 
     def use_extensions(self, extensions: Extensions) -> None:
@@ -173,9 +174,7 @@ class AgentEngine:
             raise InvalidInput("MCP servers are not set up here.")
         server, config = await _run(self.mcp.opened, user_id, server_id)
         if config["type"] != "stdio":
-            policy = self.sandbox.gateway.policy
-            mine = await _run(self.mcp.hosts_of, user_id)
-            return await handshake_remote(config, policy.with_entries(mine))
+            return await handshake_remote(config, await self.sandbox.gateway.policy_for(user_id))
         project = await self._project(user_id, server.project_id)
         place = await self.project_place(user_id, project.id)
         async with self.sandbox.command(

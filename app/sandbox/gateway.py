@@ -83,12 +83,13 @@ class Gateway:
             server = await asyncio.start_server(serve, host="127.0.0.1", port=0)
             port = int(server.sockets[0].getsockname()[1])
             door = Door(session_id, user_id, _token(), server, record, port=port)
-        door.policy = await self._policy_for(user_id)
+        door.policy = await self.policy_for(user_id)
         door_ref.append(door)
         self._doors[session_id] = door
         return door
 
-    async def _policy_for(self, user_id: str) -> EgressPolicy:
+    async def policy_for(self, user_id: str) -> EgressPolicy:
+        """The admin's allowlist and the hosts of the user's own remote MCP servers."""
         if self.user_hosts is None:
             return self.policy
         extra = await asyncio.to_thread(self.user_hosts, user_id)

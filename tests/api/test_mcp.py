@@ -209,7 +209,7 @@ def test_remote_servers_join_their_users_allowlist_and_their_secrets_are_write_o
         # nobody else's.
         user_id = http.get("/auth/me").json()["user_id"]
         gateway = app.services.engine.sandbox.gateway
-        mine = asyncio.run(gateway._policy_for(user_id))
+        mine = asyncio.run(gateway.policy_for(user_id))
         assert mine.entry_for("mcp.example.com", 443) is not None
         assert mine.entry_for("mcp.example.com", 8443) is None
         assert gateway.policy.entry_for("mcp.example.com", 443) is None
