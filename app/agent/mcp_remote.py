@@ -36,7 +36,7 @@ async def handshake_remote(config: dict[str, Any], policy: EgressPolicy) -> McpT
     `policy`; InvalidInput with a plain reason otherwise."""
     url: str = config["url"]
     parts = urlsplit(url)
-    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    host, port = parts.hostname or "", parts.port or _default_port(parts.scheme)
     try:
         addresses = await policy.resolve(host, port)
     except Refused as error:
