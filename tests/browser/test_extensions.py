@@ -68,3 +68,18 @@ def test_a_skill_is_installed_enabled_used_and_removed_in_the_page(page: Page) -
     item.locator(".extension-remove").click()
     expect(page.locator("#extensions-section .extension")).to_have_count(0)
     expect(page.locator("#extension-notice")).to_contain_text("Removed")
+
+
+def test_what_is_typed_in_the_tab_stays_when_its_project_changes(page: Page) -> None:
+    """The lists follow the current project; the install and environment forms keep the text
+    the user is typing (the tab's project changes under it when it first loads, or here)."""
+    sign_up(page, "typing-user@example.com")
+    page.locator("#projects-tab").click()
+    page.locator("#extension-source").fill("skills/half-typed")
+    page.locator("#env-name").fill("HALF_TYPED")
+    page.locator("#new-project").fill("second")
+    page.locator("#new-project").press("Enter")
+    page.locator("#projects-tab").click()
+    expect(page.locator(".project-item", has_text="second")).to_be_visible()
+    expect(page.locator("#extension-source")).to_have_value("skills/half-typed")
+    expect(page.locator("#env-name")).to_have_value("HALF_TYPED")

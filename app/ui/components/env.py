@@ -74,7 +74,8 @@ def _add_form() -> rx.Component:
 
 
 def env_section() -> rx.Component:
-    """Remounted for each project (its key), so the list is always the current project's."""
+    """The list is remounted for each project (its key), so it is always the current
+    project's; the form is not, so what is typed while the tab loads its project stays."""
     return rx.box(
         rx.vstack(
             rx.text("Environment", size="2", weight="medium"),
@@ -83,7 +84,12 @@ def env_section() -> rx.Component:
                 "encrypted; a change applies to agents started afterwards.",
                 **MUTED,
             ),
-            rx.foreach(EnvState.names, _row),
+            rx.box(
+                rx.foreach(EnvState.names, _row),
+                key=WorkspaceState.project_id,
+                on_mount=EnvState.load,
+                width="100%",
+            ),
             _add_form(),
             rx.cond(
                 EnvState.error != "",
@@ -93,8 +99,6 @@ def env_section() -> rx.Component:
             width="100%",
             spacing="1",
         ),
-        key=WorkspaceState.project_id,
-        on_mount=EnvState.load,
         width="100%",
         id="env-section",
     )

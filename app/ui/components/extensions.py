@@ -1,6 +1,7 @@
 """The Skills and plugins section of the rail's Projects tab (state:
-app/ui/state/extensions.py). Remounted for each project (its key), so the switches show the
-current project's choice."""
+app/ui/state/extensions.py). The list is remounted for each project (its key), so the switches
+show the current project's choice; the install form is not, so what the user is typing while
+the tab loads its project stays in the field."""
 
 from __future__ import annotations
 
@@ -84,7 +85,12 @@ def extensions_section() -> rx.Component:
                 "Switched on here, this project's agents started afterwards get it, read-only.",
                 **MUTED,
             ),
-            rx.foreach(ExtensionsState.items, _item),
+            rx.box(
+                rx.foreach(ExtensionsState.items, _item),
+                key=WorkspaceState.project_id,
+                on_mount=ExtensionsState.load,
+                width="100%",
+            ),
             _install_form(),
             rx.cond(
                 ExtensionsState.notice != "",
@@ -100,8 +106,6 @@ def extensions_section() -> rx.Component:
             spacing="1",
             padding_top="0.5em",
         ),
-        key=WorkspaceState.project_id,
-        on_mount=ExtensionsState.load,
         width="100%",
         id="extensions-section",
     )
