@@ -85,6 +85,7 @@ class Jail:
     readonly_paths: Sequence[Path] = ()
     plugins: Sequence[Path] = ()  # plugin folders, bound read-only at PLUGINS_INSIDE/<n>
     niceness: int = 0  # the CPU niceness the whole jail runs at (AGENT_NICENESS)
+    cpu_procs: Path | None = None  # the CPU group it runs in (app/sandbox/cpu.py), if any
     bwrap: str = BWRAP
     # The agent gets a session of its own, without a controlling terminal it could push
     # input into. A terminal's shell keeps the pseudo-terminal the app made for it alone
@@ -119,7 +120,9 @@ def write_launcher(jail: Jail, program: Sequence[str] = (CLI_INSIDE,)) -> Path:
         program = [CLI_INSIDE, *plugin_options(plugins_inside(jail.plugins))]
     command = [*_drop_privileges(jail), "/bin/bash", "-c", ENTRY, "agent-entry", *program]
     prefix = [jail.bwrap, *bwrap_options(jail, uid, gid)]
-    _write_script(jail.script, jail.env, prefix, command, niceness=jail.niceness)
+    _write_script(
+        jail.script, jail.env, prefix, command, niceness=jail.niceness, cpu_procs=jail.cpu_procs
+    )
     return jail.script
 
 
@@ -138,13 +141,18 @@ def jailed(jail: Jail, argv: Sequence[str]) -> list[str]:
 
 
 def write_unconfined_launcher(
-    run_dir: Path, program: Sequence[str], env: Mapping[str, str], *, niceness: int = 0
+    run_dir: Path,
+    program: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    niceness: int = 0,
+    cpu_procs: Path | None = None,
 ) -> Path:
     """AGENT_SANDBOX=off: `program` (the CLI, a shell) with only the environment chosen for
     it, and no jail."""
     run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     script = run_dir / "launch"
-    _write_script(script, env, [], program, niceness=niceness)
+    _write_script(script, env, [], program, niceness=niceness, cpu_procs=cpu_procs)
     return script
 
 
@@ -255,18 +263,26 @@ def _write_script(
     command: Sequence[str],
     *,
     niceness: int = 0,
+    cpu_procs: Path | None = None,
 ) -> None:
     """A bash script that runs prefix + command + the SDK's arguments, with exactly `env` plus
     the SDK's own variables (`env -i`: nothing else of the app's environment gets through).
     At `niceness` > 0 all of it runs at that CPU niceness, which the unprivileged agent cannot
-    lower again: under load the app's own work (API, streaming, pages) is served first."""
+    lower again, and with `cpu_procs` in that CPU group (it refuses to start outside it):
+    under load the app's own work (API, streaming, pages) is served first."""
     assignments = " ".join(shlex.quote(f"{k}={v}") for k, v in sorted(env.items()))
     argv = " ".join(shlex.quote(a) for a in [*prefix, *(["--"] if prefix else []), *command])
     nice = f"nice -n {int(niceness)} " if niceness else ""
+    group = ""
+    if cpu_procs is not None:
+        procs = shlex.quote(str(cpu_procs))
+        refusal = f"echo 'cannot enter the CPU group '{procs} >&2; exit 1"
+        group = f"echo $$ > {procs} || {{ {refusal}; }}\n"
     text = (
         "#!/bin/bash\n"
         "# Agent Web: starts one session's Claude Code CLI. Generated; do not edit.\n"
         "set -euo pipefail\n"
+        f"{group}"
         f"agent_env=({assignments})\n"
         "for key in $(compgen -e); do\n"
         f'  case $key in {SDK_VARIABLES}) agent_env+=("$key=${{!key}}") ;; esac\n'

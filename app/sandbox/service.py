@@ -16,6 +16,7 @@ from pathlib import Path
 
 from app.db.store import Store
 from app.errors import AppError
+from app.sandbox.cpu import CpuGroups
 from app.sandbox.environment import agent_env, bundled_cli, shell_env
 from app.sandbox.gateway import Gateway, UsageRecorder
 from app.sandbox.jail import (
@@ -96,6 +97,7 @@ class Sandbox:
         # The plugin folders an agent of (user id, project folder) gets, read-only (the
         # skills and plugins enabled in the project: app/agent/extensions.py).
         self.plugins_for: Callable[[str, Path], Sequence[Path]] | None = None
+        self.cpu: CpuGroups | None = None  # the agents' CPU group, where one can be made
         self._run_root: Path | None = None
 
     @property
@@ -114,11 +116,22 @@ class Sandbox:
                 logger.error("no agent can start: %s", self.problem)
         else:
             logger.warning(OFF_WARNING)
+        try:
+            self.cpu = await asyncio.to_thread(CpuGroups.open, self.config.niceness)
+        except OSError as error:
+            logger.warning(
+                "agents run at niceness %d but in no CPU group of their own (%s): where the "
+                "kernel's autogroups are on, many agents can slow the app down",
+                self.config.niceness,
+                error,
+            )
 
     async def stop(self) -> None:
         await self.gateway.close_all()
         if self._run_root is not None:
             shutil.rmtree(self._run_root, ignore_errors=True)
+        if self.cpu is not None:
+            await asyncio.to_thread(self.cpu.close)
 
     def check(self) -> None:
         """SandboxUnavailable (with what to install) when no agent may start here."""
@@ -145,6 +158,7 @@ class Sandbox:
         run_dir.mkdir(mode=0o700, exist_ok=True)
         bedrock = self.upstream.kind == "bedrock"
         plugins = await self._plugins(user_id, project)
+        cpu_procs = await self._cpu_procs(user_id)
         if not self.config.enabled:
             door = await self.gateway.open(session_id, user_id, None, record)
             env = agent_env(
@@ -159,7 +173,9 @@ class Sandbox:
                 env["IS_SANDBOX"] = "1"
             env = _under(env, extra_env)
             cli = [str(self.config.cli), *plugin_options([str(p) for p in plugins])]
-            script = write_unconfined_launcher(run_dir, cli, env, niceness=self.config.niceness)
+            script = write_unconfined_launcher(
+                run_dir, cli, env, niceness=self.config.niceness, cpu_procs=cpu_procs
+            )
             return Launch(script=script, cwd=project, workdir=self.workdir(project, project_name))
         uid = await self._owner(user_id, project, home)
         door = await self.gateway.open(session_id, user_id, run_dir / "door.sock", record)
@@ -172,7 +188,8 @@ class Sandbox:
             model_env=self.model_env,
         )
         env = _under(env, extra_env)
-        jail = replace(self._jail(run_dir, project, home, workdir, env, uid), plugins=plugins)
+        jail = self._jail(run_dir, project, home, workdir, env, uid)
+        jail = replace(jail, plugins=plugins, cpu_procs=cpu_procs)
         script = await asyncio.to_thread(write_launcher, jail)
         return Launch(script=script, cwd=project, workdir=workdir)
 
@@ -194,6 +211,7 @@ class Sandbox:
         run_dir = self._run_root / shell_id
         run_dir.mkdir(mode=0o700, exist_ok=True)
         workdir = self.workdir(project, project_name)
+        cpu_procs = await self._cpu_procs(user_id)
         if not self.config.enabled:
             door = await self.gateway.open(shell_id, user_id, None, _no_model_use)
             env = shell_env(
@@ -202,15 +220,24 @@ class Sandbox:
                 path=os.environ.get("PATH", "/usr/bin:/bin"),
             )
             env = _under(_terminal(env), extra_env)
-            script = write_unconfined_launcher(run_dir, SHELL, env, niceness=self.config.niceness)
+            script = write_unconfined_launcher(
+                run_dir, SHELL, env, niceness=self.config.niceness, cpu_procs=cpu_procs
+            )
             return Launch(script=script, cwd=project, workdir=workdir)
         uid = await self._owner(user_id, project, home)
         await self.gateway.open(shell_id, user_id, run_dir / "door.sock", _no_model_use)
         env = shell_env(home=HOME_INSIDE, door_url=f"http://127.0.0.1:{DOOR_PORT}")
         env = _under(_terminal(env), extra_env)
         jail = self._jail(run_dir, project, home, workdir, env, uid)
-        script = await asyncio.to_thread(write_launcher, replace(jail, new_session=False), SHELL)
+        jail = replace(jail, new_session=False, cpu_procs=cpu_procs)
+        script = await asyncio.to_thread(write_launcher, jail, SHELL)
         return Launch(script=script, cwd=project, workdir=workdir)
+
+    async def _cpu_procs(self, user_id: str) -> Path | None:
+        """Where the user's agents and terminals go for their share of the CPU, if anywhere."""
+        if self.cpu is None:
+            return None
+        return await asyncio.to_thread(self.cpu.procs_for, user_id)
 
     async def _plugins(self, user_id: str, project: Path) -> list[Path]:
         if self.plugins_for is None:

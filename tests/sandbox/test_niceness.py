@@ -1,6 +1,8 @@
 """Fair share: agents and terminals run at a lower CPU priority than the app (AGENT_NICENESS),
-so under load the app's own work (API, streaming, pages) is served first; and the agent,
-unprivileged, cannot take the priority back.
+in a CPU group of their user's weighted like one process at that niceness, so under load the
+app's own work (API, streaming, pages) is served first; and the agent, unprivileged, can take
+neither back: not by renice, not by leaving the group, not by starting new sessions (which the
+kernel's autogroups would otherwise weigh like the whole app each).
 
 The real app over HTTP, the real Claude Code CLI in its jail, driven by the scripted model's
 "run bash ..." rule; the terminal through its HTTP API.
@@ -11,6 +13,8 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import signal
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from app.devtools.model_server import ModelServer
+from app.sandbox.cpu import nice_weight
 from app.settings import SettingsError, load_settings
 from tests.api.conftest import Api, agent_bash, serve_api, settings_env
 
@@ -72,6 +77,68 @@ def agent(tmp_path_factory: pytest.TempPathFactory, model_server: ModelServer) -
         assert user is not None
         row = api.services.store.get_session(user_id=user.id, session_id=session_id)
         yield Agent(api=api, token=token, session_id=session_id, project_id=row.project_id)
+
+
+def cpu_group_of(pid: int) -> str:
+    """The process's group in the cpu controller's hierarchy (v1), or its v2 group."""
+    lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    by_controllers = {line.split(":", 2)[1]: line.split(":", 2)[2] for line in lines}
+    cpu = [path for names, path in by_controllers.items() if "cpu" in names.split(",")]
+    return cpu[0] if cpu else by_controllers[""]
+
+
+def processes_running(argv: bytes) -> list[int]:
+    """Host pids whose command line is exactly `argv` (NUL-separated)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cmdline").read_bytes() == argv:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def escaped_sleep(agent: Agent, run: str, seconds: str) -> list[int]:
+    """Have the agent (`run`: its Bash tool or its terminal) try to leave its CPU group, then
+    start `sleep <seconds>` in a session of its own; the host pids of that sleep."""
+    leave = "; ".join(
+        f"echo $$ > {f} 2>/dev/null && echo MO''VED"
+        for f in (
+            "/sys/fs/cgroup/cpu/cgroup.procs",
+            "/sys/fs/cgroup/unified/cgroup.procs",
+            "/sys/fs/cgroup/cgroup.procs",
+        )
+    )
+    output = getattr(agent, run)(f"{leave}; setsid sleep {seconds} & sleep 0.3; echo spa''wned")
+    assert "spawned" in output and "MOVED" not in output, output
+    deadline = time.monotonic() + 10
+    while not (pids := processes_running(f"sleep\0{seconds}\0".encode())):
+        assert time.monotonic() < deadline, f"no sleep {seconds} on the host"
+        time.sleep(0.1)
+    return pids
+
+
+def test_what_the_agent_starts_stays_in_its_users_cpu_group(agent: Agent) -> None:
+    cpu = agent.api.services.sandbox.cpu
+    assert cpu is not None, "this machine has a writable cpu cgroup: the app must use it"
+    weight_file = "cpu.shares" if cpu.version == 1 else "cpu.weight"
+    weight = int((cpu.root / weight_file).read_text())
+    # v2 weights run 1-10000 around 100 where v1 shares run around 1024.
+    assert weight == round(nice_weight(NICENESS) * (1 if cpu.version == 1 else 100 / 1024))
+    user = agent.api.services.store.find_user("nice@example.com")
+    assert user is not None
+    group = cpu.procs_for(user.id).parent
+    for run, seconds in (("bash", "41.25"), ("terminal", "42.25")):
+        pids = escaped_sleep(agent, run, seconds)
+        try:
+            for pid in pids:
+                assert Path(cpu_group_of(pid)).name == group.name, (run, cpu_group_of(pid))
+                assert Path(cpu_group_of(pid)).parent.name == cpu.root.name
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGKILL)
 
 
 def niceness_of(stat: str) -> int:
