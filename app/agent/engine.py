@@ -153,6 +153,20 @@ class AgentEngine:
         await self.pool.ensure(row, project.name)
         return await self.get(user_id, row.id)
 
+    async def warm(self, user_id: str, session_id: str) -> bool:
+        """Start a stopped session's agent before its next prompt (the page does when the
+        session is opened: the start, a second or so, passes while the user reads and
+        types), if the user has room for it without stopping another agent; whether it is
+        live. A start that fails says so in the session's events, as on a prompt."""
+        row = await self._row(user_id, session_id)
+        if row.id in self.pool.live:
+            return True
+        if row.status == "failed":  # shown with its reason; the next prompt tries again
+            return False
+        self.sandbox.check()
+        project = await self._project(user_id, row.project_id)
+        return await self.pool.warm(row, project.name)
+
     def use_mcp_servers(self, servers: McpServers) -> None:
         """The user's own MCP servers, chosen per session (`mcp_server_ids`)."""
         self.mcp = servers

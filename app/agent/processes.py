@@ -140,6 +140,18 @@ class AgentPool:
                 await self._make_room(row.user_id)
                 return await self._start(row, project_name)
 
+    async def warm(self, row: AgentSession, project_name: str) -> bool:
+        """Start the session's agent ahead of its next prompt, if the user has room for one
+        more without stopping another; whether it is live now."""
+        async with self._session_locks[row.id]:
+            if row.id in self.live:
+                return True
+            async with self._user_locks[row.user_id]:
+                if self.count(row.user_id) >= self.config.max_agents_per_user:
+                    return False
+                await self._start(row, project_name)
+                return True
+
     async def _start(self, row: AgentSession, project_name: str) -> LiveAgent:
         await self.journal.set_status(row.id, "starting", live=False)
         try:

@@ -333,6 +333,36 @@ async def test_the_limit_holds_under_concurrent_starts(
         await engine.shutdown()
 
 
+async def test_warming_starts_a_stopped_agent_only_where_there_is_room(
+    tmp_path: Path, store: Store, model_server: ModelServer
+) -> None:
+    """Opening a stopped session starts its agent ahead of the prompt, but never stops
+    another of the user's agents to make room; the prompt then goes to the warmed agent."""
+    engine = new_engine(tmp_path, store, model_server, max_agents_per_user=2)
+    await engine.start()
+    try:
+        user_id = ensure_user(store, "ann@example.com").id
+        first = await engine.create(user_id, NewSession())
+        await engine.close(user_id, first.session_id)
+        assert not (await engine.get(user_id, first.session_id)).live
+        assert await engine.warm(user_id, first.session_id)
+        assert (await engine.get(user_id, first.session_id)).live
+        warmed = engine.pool.live[first.session_id]
+        follow = await Follower.start(engine, user_id, first.session_id)
+        await say(engine, user_id, first.session_id, "echo warm")
+        await follow.turn_end()
+        assert engine.pool.live[first.session_id] is warmed, "the prompt used the warm agent"
+
+        second = await engine.create(user_id, NewSession())
+        third = await engine.create(user_id, NewSession())  # the limit of 2: first made room
+        assert not (await engine.get(user_id, first.session_id)).live
+        assert not await engine.warm(user_id, first.session_id)  # no room: nothing stopped
+        live = {s.session_id for s in await engine.live_sessions(user_id)}
+        assert live == {second.session_id, third.session_id}
+    finally:
+        await engine.shutdown()
+
+
 async def test_idle_agents_are_reaped_and_resume_on_the_next_message(
     tmp_path: Path, store: Store, model_server: ModelServer
 ) -> None:

@@ -371,18 +371,26 @@ def tree_pss_kb_self(pid: int) -> int:
     return 0
 
 
-async def resume_first_tokens(app: AppRun, times: int) -> list[float]:
-    """First token of a prompt to a session whose agent was stopped (as an idle one is)."""
+async def resume_first_tokens(app: AppRun, times: int) -> dict[str, list[float]]:
+    """First token of a prompt to one session, `times` each: *live*, its agent running (the
+    baseline); *cold*, its agent stopped (as an idle one is), started by the prompt; *opened*,
+    its agent stopped, then started by opening the session (`POST /sessions` with
+    `resume_session_id`, as the page does on open) before the prompt is sent."""
+    firsts: dict[str, list[float]] = {"live": [], "cold": [], "opened": []}
     async with client_for(app, 0) as http:
         (session_id,) = await create_sessions(app, [http], 1)
-        firsts = []
         for _ in range(times):
-            (await http.delete(f"/sessions/{session_id}")).raise_for_status()
-            turn = await stream_turn(http, session_id)
-            if turn.first_token is not None:
-                firsts.append(turn.first_token)
+            for kind in firsts:
+                if kind != "live":
+                    (await http.delete(f"/sessions/{session_id}")).raise_for_status()
+                if kind == "opened":
+                    opened = await http.post("/sessions", json={"resume_session_id": session_id})
+                    opened.raise_for_status()
+                turn = await stream_turn(http, session_id)
+                if turn.first_token is not None:
+                    firsts[kind].append(turn.first_token)
         (await http.post("/sessions/close_all")).raise_for_status()
-        return firsts
+    return firsts
 
 
 # --------------------------------------------------------------------------- the bare SDK
@@ -449,7 +457,9 @@ def fmt(value: Any, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def report(rows: list[dict[str, Any]], resume: list[float], args: argparse.Namespace) -> None:
+def report(
+    rows: list[dict[str, Any]], resume: dict[str, list[float]], args: argparse.Namespace
+) -> None:
     head = (
         f"{'N':>3} {'path':<4} {'done':>7} {'lost/dup/ooo':>12} {'first p50/p95 s':>16} "
         f"{'turn p50/p95 s':>15} {'delay p95':>9} {'/sessions p95':>13} {'/ping p95':>9} "
@@ -476,12 +486,18 @@ def report(rows: list[dict[str, Any]], resume: list[float], args: argparse.Names
         )
         if r["errors"]:
             print(f"    errors: {r['errors']}")
-    if resume:
-        print(
-            f"First token after resuming a stopped session: median "
-            f"{statistics.median(resume):.2f} s of {len(resume)} "
-            f"({', '.join(f'{s:.2f}' for s in resume)})"
-        )
+    for kind, label in (
+        ("live", "its agent running (baseline)"),
+        ("cold", "its agent stopped, started by the prompt"),
+        ("opened", "its agent stopped, started when the session was opened"),
+    ):
+        if times := resume.get(kind):
+            base = statistics.median(resume["live"]) if resume.get("live") else None
+            ratio = f", {statistics.median(times) / base:.1f}x the baseline" if base else ""
+            print(
+                f"First token, {label}: median {statistics.median(times):.2f} s of "
+                f"{len(times)} ({', '.join(f'{s:.2f}' for s in times)}){ratio}"
+            )
     print(json.dumps({"bench": "load", "rows": rows, "resume_first_token_s": resume}))
 
 
@@ -545,7 +561,7 @@ async def run(args: argparse.Namespace, scratch: Path) -> None:
                     flush=True,
                 )
                 await asyncio.sleep(2)  # the stopped agents' processes exit
-        resume = await resume_first_tokens(app, args.resumes) if args.resumes else []
+        resume = await resume_first_tokens(app, args.resumes) if args.resumes else {}
     report(rows, resume, args)
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 from sqlmodel import Session, select
@@ -66,6 +68,36 @@ def test_open_an_old_session_shows_its_history(page: Page) -> None:
     expect(page.locator(".msg-assistant").last).to_have_text("You said: the first conversation")
     expect(page.locator("#title")).to_have_text("echo the first conversation")
     page.screenshot(path=str(ARTIFACTS / "sessions.png"), full_page=True)
+
+
+def test_opening_a_stopped_session_starts_its_agent_before_the_prompt(
+    page: Page, reflex_app: RunningApp
+) -> None:
+    """The agent's start (a second or so) passes while the user reads and types."""
+    sign_up(page, "warm@example.com")
+    page.locator("#new-session").click()
+    send(page, "echo before the agent stopped")
+    expect(page.locator(".msg-assistant").last).to_have_text("You said: before the agent stopped")
+    token = page.evaluate("localStorage.getItem('aw_access')")
+    api = httpx.Client(
+        base_url=reflex_app.api_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
+    with api:
+        session_id = api.get("/sessions").json()["sessions"][0]["session_id"]
+        assert api.delete(f"/sessions/{session_id}").status_code == 204  # as when idle
+        page.locator("#new-session").click()
+        expect(page.locator(".msg-user")).to_have_count(0)
+
+        page.locator(".session-item", has_text="before the agent stopped").locator(
+            ".session-title"
+        ).click()
+        expect(page.locator(".msg-user")).to_have_count(1)
+        deadline = time.monotonic() + 60
+        while session_id not in [s["session_id"] for s in api.get("/sessions").json()["sessions"]]:
+            assert time.monotonic() < deadline, "opening the session did not start its agent"
+            page.wait_for_timeout(200)
+    send(page, "echo after opening")
+    expect(page.locator(".msg-assistant").last).to_have_text("You said: after opening")
 
 
 def test_a_5000_message_session_opens_on_its_latest_page(

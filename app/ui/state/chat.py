@@ -135,10 +135,20 @@ class ChatState(BaseState):
 
     @rx.event
     async def open_session(self, session_id: str) -> Any:
-        """Show a session: its latest history page, pending approvals, then follow it live."""
+        """Show a session: its latest history page, pending approvals, then follow it live;
+        a stopped agent is started meanwhile, so the next prompt does not wait for it."""
         if await self._load(session_id):
-            return ChatState.follow
+            return [ChatState.follow, *([] if self.live else [ChatState.warm])]
         return None
+
+    @rx.event(background=True)
+    async def warm(self) -> None:
+        async with self:
+            user_id, session_id = self.user_id, self.session_id
+        try:
+            await services().engine.warm(user_id, session_id)
+        except Shown as error:  # not started: the next prompt starts it, or says why not
+            logger.info("session %s not started ahead: %s", session_id, ui_text(error))
 
     @rx.event(background=True)
     async def new_session(self) -> AsyncIterator[Any]:
