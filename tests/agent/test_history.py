@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.agent.history import read_page
+from app.agent.history import MAX_LINE, RESULT_CHARS, read_page
 from app.errors import InvalidInput, NotFound
 
 
@@ -118,3 +118,121 @@ def test_a_transcript_linked_to_another_users_file_is_not_read(tmp_path: Path) -
     (home / ".claude" / "projects" / "-workspace-y").symlink_to(other.parent)
     with pytest.raises(InvalidInput):
         read_page(home, home / ".claude" / "projects" / "-workspace-y" / "s.jsonl")
+
+
+def cat_output(lines: int) -> str:
+    """What `cat` of a big source file prints."""
+    return "".join(f"line {n}: result = compute(value, retries=3)\n" for n in range(lines))
+
+
+def append_cat_turn(path: Path, tag: str, output: str) -> None:
+    """A turn whose Bash output is one transcript line, the output in it twice (the CLI's
+    key order: the record's type first, its uuid after the message)."""
+    call = {
+        "type": "assistant",
+        "uuid": f"c{tag}",
+        "message": {
+            "role": "assistant",
+            "content": [
+                {"type": "tool_use", "id": f"cat{tag}", "name": "Bash", "input": {"command": "cat"}}
+            ],
+        },
+    }
+    result = {
+        "parentUuid": f"c{tag}",
+        "type": "user",
+        "message": {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": f"cat{tag}", "content": output}],
+        },
+        "uuid": f"o{tag}",
+        "timestamp": "2026-11-26T10:37:38.268Z",
+        "toolUseResult": {"stdout": output, "stderr": "", "interrupted": False},
+        "sessionId": "s",
+    }
+    answer = {
+        "type": "assistant",
+        "uuid": f"d{tag}",
+        "message": {"role": "assistant", "content": [{"type": "text", "text": f"done {tag}"}]},
+    }
+    with path.open("a") as f:
+        for record in (call, result, answer):
+            f.write(json.dumps(record) + "\n")
+
+
+def test_a_multi_megabyte_output_shows_its_start_and_size_without_being_held(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.jsonl"
+    write_transcript(path, turns=3)
+    output = cat_output(150_000)  # 6.6 MB, 13 MB in its line
+    append_cat_turn(path, "1", output)
+    tracemalloc.start()
+    page = read_page(tmp_path, path, limit=100)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 4_000_000, f"peak {peak} bytes: the long line must not be held"
+    shown = [(m["uuid"], m["type"]) for m in page.messages]
+    # (its uuid is in the line's middle, not read: a tool result's is never used)
+    assert shown[-3:] == [("c1", "tool_use"), (None, "tool_result"), ("d1", "text")]
+    assert len(shown) == 3 * 4 + 3  # nothing before or after the long line is lost
+    result = page.messages[-2]
+    assert result["tool_use_id"] == "cat1"
+    size = len(path.read_bytes().split(b"\n")[-3]) / 1e6
+    assert size > 14
+    assert result["content"].startswith(f"[This output is {size:.1f} MB in the transcript")
+    assert "line 0: result = compute(value, retries=3)\nline 1: " in result["content"]
+    assert len(result["content"]) < RESULT_CHARS + 200
+
+
+def test_pages_walk_past_long_lines_at_the_start_middle_and_end(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    big = "x" * (MAX_LINE + 10)
+    long_prompt = {"type": "user", "uuid": "p0", "message": {"role": "user", "content": big}}
+    path.write_text(json.dumps(long_prompt) + "\n")
+    with path.open("a") as f:  # a long line that is no message: the CLI's request copies
+        blob = {"type": "api-request-blob", "message": {"role": "user", "content": big}}
+        f.write(json.dumps(blob) + "\n")
+    append_cat_turn(path, "1", cat_output(40_000))
+    append_cat_turn(path, "2", "short")
+    append_cat_turn(path, "3", cat_output(40_000))
+    seen: list[str] = []
+    before = None
+    while True:
+        page = read_page(tmp_path, path, before=before, limit=2)
+        seen[:0] = [f"{m['uuid']}:{m['type']}" for m in page.messages]
+        if page.before is None:
+            break
+        before = page.before
+    turns = [
+        f"{k}{t}:{kind}"
+        for t in "123"
+        for k, kind in zip("cod", ["tool_use", "tool_result", "text"], strict=True)
+    ]
+    turns[1] = turns[7] = "None:tool_result"  # the long ones: their uuid is not read
+    assert seen == ["p0:text", *turns]
+    second_line = len(path.read_bytes().split(b"\n")[0]) + 1
+    first = read_page(tmp_path, path, before=second_line, limit=1).messages[0]
+    assert first["text"].startswith("[A message of 1.0 MB, too long to show here; its start:]")
+    assert first["role"] == "user"
+
+
+def test_a_torn_long_last_line_is_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    write_transcript(path, turns=2)
+    append_cat_turn(path, "1", "short")
+    with path.open("a") as f:  # the CLI is still writing a big output
+        f.write('{"type": "user", "message": {"content": [{"type": "tool_result", "content": "')
+        f.write("y" * (MAX_LINE + 10))
+    page = read_page(tmp_path, path, limit=100)
+    assert page.messages[-1]["uuid"] == "d1"
+
+
+def test_a_long_tool_output_is_cut_saying_how_much_is_left(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    output = "z" * (RESULT_CHARS + 5000)
+    append_cat_turn(path, "1", output)
+    result = read_page(tmp_path, path).messages[1]
+    assert result["content"] == "z" * RESULT_CHARS + "\n\n[5,000 more characters not shown]"
+    append_cat_turn(path, "2", "z" * RESULT_CHARS)
+    assert read_page(tmp_path, path).messages[-2]["content"] == "z" * RESULT_CHARS

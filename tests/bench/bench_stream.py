@@ -177,6 +177,7 @@ class App:
     url: str
     log_path: Path
     startup_s: float
+    pid: int = 0  # `reflex run`, leader of the app's process group
 
 
 @contextlib.contextmanager
@@ -215,7 +216,7 @@ def running_app(model_url: str, data_dir: Path) -> Iterator[App]:
                 tail = log_path.read_text(errors="replace")[-3000:]
                 raise RuntimeError(f"the app did not start (exit {proc.poll()}); log:\n{tail}")
             time.sleep(0.2)
-        yield App(url=url, log_path=log_path, startup_s=time.monotonic() - started)
+        yield App(url=url, log_path=log_path, startup_s=time.monotonic() - started, pid=proc.pid)
     finally:
         _stop(proc)
 
