@@ -17,10 +17,12 @@ from app.agent.events import Event, EventType
 # Sequence numbers are reserved from the database in blocks of this size.
 SEQ_BLOCK = 10_000
 # Batching (`follow_batches`): more events than this within one interval is a flood, coalesced
-# to one batch per interval; fewer is reading pace (a model writing prose: ~100 deltas a second
-# at 45 ms), where a batch may follow the last after a third of the interval (a frame).
+# to one batch per interval; fewer is reading pace (a model writing prose: up to ~130 deltas a
+# second at 45 ms), where a batch may follow the last after a ninth of the interval (5 ms): at
+# that pace about one update per delta, each shown within a few ms (tests/bench/bench_stream.py:
+# UI overhead p50 15 ms at a third, 5 ms at a ninth; a flood's bytes are the same).
 FLOOD_EVENTS = 6
-QUICK_SHARE = 3
+QUICK_SHARE = 9
 
 
 class EventLog:
