@@ -8,7 +8,7 @@ from typing import Any
 
 from app.ui.state import stream, turns
 from app.ui.state.stream import NEW_SLOTS, OLD_SLOTS
-from app.ui.state.turns import TURN_SLOTS
+from app.ui.state.turns import PAGE_SLOTS, TURN_SLOTS
 
 
 class Recorder(SimpleNamespace):
@@ -86,3 +86,19 @@ def test_each_turn_has_its_slot_and_results_find_their_call() -> None:
         f"q{t}" for t in range(TURN_SLOTS + 3)
     ]
     assert next(b for b in blocks if b.get("id") == "t1")["result"] == "late"
+
+
+def test_each_earlier_page_sets_one_slot_and_order_survives_the_fold() -> None:
+    """ "Load earlier" sends the page it loads, not again every page shown before it."""
+    state = turns_state()
+    turns.show(state, [{"kind": "user", "text": "latest", "parent": ""}])
+    pages = PAGE_SLOTS + 3
+    for page in range(pages):
+        state.dirty = set()
+        turns.prepend(state, [{"kind": "user", "text": f"page {page}", "parent": ""}])
+        if page < PAGE_SLOTS:
+            assert state.dirty == {f"e{page}"}, "one page's slot changes"
+    texts = [b["text"] for b in turns.all_blocks(state)]
+    assert texts == [f"page {p}" for p in reversed(range(pages))] + ["latest"]
+    turns.show(state, [])
+    assert turns.all_blocks(state) == []

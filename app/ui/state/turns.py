@@ -4,6 +4,9 @@
 whose slot already holds a lot of text continues in a fresh one). An event changes only the
 slot it lands in, so a long session does not re-send its whole conversation, nor a long answer,
 on every tool call. When the slots run out they are folded into `older` (sent once).
+
+Likewise each page of earlier history ("Load earlier") goes into a slot of its own above
+`older`, so loading one more page sends that page only, not again all those shown before it.
 """
 
 from __future__ import annotations
@@ -17,14 +20,21 @@ from app.ui import blocks as view
 from app.ui.blocks import Block
 
 TURN_SLOTS = 32
+PAGE_SLOTS = 16  # earlier pages, each in its own slot (e0 is the newest of them)
 SLOT_CHARS = 4096  # a slot holding this much text is not re-sent for the next block
 
 
 def _fields() -> dict[str, Any]:
-    names = [f"t{i}" for i in range(TURN_SLOTS)]
+    names = [f"t{i}" for i in range(TURN_SLOTS)] + [f"e{i}" for i in range(PAGE_SLOTS)]
     annotations: dict[str, Any] = dict.fromkeys(names, list[dict[str, str]])
-    annotations.update(older=list[dict[str, str]], _used=int)
-    return {"__annotations__": annotations, **{n: [] for n in names}, "older": [], "_used": 0}
+    annotations.update(older=list[dict[str, str]], _used=int, _pages=int)
+    return {
+        "__annotations__": annotations,
+        **{n: [] for n in names},
+        "older": [],
+        "_used": 0,
+        "_pages": 0,
+    }
 
 
 TurnsState: Any = type("TurnsState", (rx.State,), {"__module__": __name__, **_fields()})
@@ -38,13 +48,23 @@ def show(state: Any, blocks: list[Block]) -> None:
     """Start over with `blocks` (a freshly opened session)."""
     for index in range(state._used):
         setattr(state, f"t{index}", [])
-    state._used = 0
+    for index in range(state._pages):
+        setattr(state, f"e{index}", [])
+    state._used = state._pages = 0
     state.older = blocks
 
 
 def prepend(state: Any, blocks: list[Block]) -> None:
-    """An older page of history, above what is shown."""
-    state.older = blocks + list(state.older)
+    """An older page of history, above what is shown, in a slot of its own (when the slots
+    run out, they are folded into `older` first, which is then sent once more)."""
+    if state._pages == PAGE_SLOTS:
+        earlier = _earlier(state)
+        for index in range(PAGE_SLOTS):
+            setattr(state, f"e{index}", [])
+        state._pages = 0
+        state.older = earlier + list(state.older)
+    setattr(state, f"e{state._pages}", blocks)
+    state._pages += 1
 
 
 def apply(state: Any, event: dict[str, Any], root: str) -> None:
@@ -98,7 +118,13 @@ def note(state: Any, text: str) -> None:
 
 
 def all_blocks(state: Any) -> list[Block]:
-    return list(state.older) + [b for index in range(state._used) for b in _get(state, index)]
+    turns = [b for index in range(state._used) for b in _get(state, index)]
+    return _earlier(state) + list(state.older) + turns
+
+
+def _earlier(state: Any) -> list[Block]:
+    """The earlier pages' blocks, oldest first."""
+    return [b for index in reversed(range(state._pages)) for b in getattr(state, f"e{index}")]
 
 
 def _size(blocks: list[Block]) -> int:
@@ -123,8 +149,9 @@ def _apply_elsewhere(state: Any, event: dict[str, Any], root: str) -> None:
 
 
 def turns_view(render: Any) -> rx.Component:
-    """Every block, oldest first: `older`, then each turn slot."""
+    """Every block, oldest first: the earlier pages, `older`, then each turn slot."""
     return rx.fragment(
+        *[rx.foreach(getattr(TurnsState, f"e{i}"), render) for i in reversed(range(PAGE_SLOTS))],
         rx.foreach(TurnsState.older, render),
         *[rx.foreach(getattr(TurnsState, f"t{i}"), render) for i in range(TURN_SLOTS)],
     )
