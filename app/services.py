@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.agent.cluster import Cluster, ClusteredEngine
 from app.agent.engine import AgentEngine, EngineConfig
 from app.agent.extensions import Extensions
 from app.agent.mcp import McpServers
@@ -93,7 +94,8 @@ async def start_services(settings: Settings | None = None) -> Services:
             )
         )
     library = settings.data_dir / "extensions"  # each user's skills and plugins
-    engine = AgentEngine(
+    kind = ClusteredEngine if settings.cluster_redis_url else AgentEngine
+    engine = kind(
         store,
         EngineConfig(
             projects_dir=settings.projects_dir,
@@ -103,10 +105,13 @@ async def start_services(settings: Settings | None = None) -> Services:
             idle_timeout_s=settings.idle_timeout_s,
             max_message_chars=settings.max_message_chars,
             extensions_dir=library,
+            recover_at_start=not settings.cluster_redis_url,
         ),
         sandbox,
         workspaces,
     )
+    if isinstance(engine, ClusteredEngine):  # one of several instances (app/agent/cluster.py)
+        engine.cluster = Cluster(settings.cluster_redis_url or "")
     await engine.start()
     github = GitHubService(
         store,

@@ -104,6 +104,7 @@ class Settings:
     github_client_secret: str | None = field(default=None, repr=False)
     github_provider_name: str | None = None  # AgentCore Identity's GitHub credential provider
     github_return_url: str | None = None  # the static site's page AgentCore returns to
+    cluster_redis_url: str | None = field(default=None, repr=False)  # several instances
     s3_bucket: str | None = None
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
@@ -202,6 +203,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         for p in readonly_paths
         if not p.is_absolute()
     ]
+    cluster = environ.get("CLUSTER_REDIS_URL", "").strip() or None
+    if cluster is not None and not re.match(r"^rediss?://", cluster):
+        problems.append("CLUSTER_REDIS_URL: must start with redis:// or rediss://")
     bucket = environ.get("S3_BUCKET", "").strip() or None
     if bucket is not None and not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", bucket):
         problems.append(f"S3_BUCKET={bucket!r}: not a bucket name (3-63 of a-z 0-9 . -)")
@@ -279,6 +283,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         github_client_secret=github_client_secret,
         github_provider_name=github_provider,
         github_return_url=github_return,
+        cluster_redis_url=cluster,
         s3_bucket=bucket,
         s3_endpoint_url=endpoint,
         s3_region=(environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "").strip()

@@ -41,6 +41,7 @@ from app.agent.schemas import (
     ProjectView,
     Rename,
     Restarted,
+    ResumeInfo,
     RewindView,
     SendMessage,
     Sent,
@@ -101,12 +102,15 @@ class AgentEngine:
     async def start(self) -> None:
         """Check the sandbox, recover honestly from the last run, then reap idle agents."""
         await self.sandbox.start()
-        interrupted = await _run(self.store.mark_unfinished_sessions)
-        lost = await _run(self.store.mark_lost_approvals)
-        if interrupted or lost:
-            logger.info(
-                "after restart: %d sessions interrupted, %d approvals lost", len(interrupted), lost
-            )
+        if self.config.recover_at_start:
+            interrupted = await _run(self.store.mark_unfinished_sessions)
+            lost = await _run(self.store.mark_lost_approvals)
+            if interrupted or lost:
+                logger.info(
+                    "after restart: %d sessions interrupted, %d approvals lost",
+                    len(interrupted),
+                    lost,
+                )
         await self.pool.start()
 
     async def shutdown(self) -> None:
@@ -396,6 +400,15 @@ class AgentEngine:
             until_turn_end=until_turn_end,
             end_if_idle=until_turn_end and after is not None,
             running=lambda: self.is_busy(session_id),
+        )
+
+    async def resume_info(self, user_id: str, session_id: str) -> ResumeInfo:
+        """Where a view that just loaded the session's history starts following it."""
+        await self._row(user_id, session_id)
+        return ResumeInfo(
+            resume_point=self.resume_point(session_id),
+            last_seq=self.last_seq(session_id),
+            busy=self.is_busy(session_id),
         )
 
     def resume_point(self, session_id: str) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from app.agent.events import Event, EventType
 from app.agent.stream import EventLog
@@ -20,6 +20,8 @@ class Journal:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._logs: dict[str, EventLog] = {}
+        # Told of every event as it is appended (other app instances' readers: cluster.py).
+        self.listeners: list[Callable[[str, Event], None]] = []
 
     def log(self, session_id: str) -> EventLog:
         log = self._logs.get(session_id)
@@ -29,7 +31,10 @@ class Journal:
         return log
 
     def emit(self, session_id: str, event_type: EventType, data: dict[str, Any]) -> Event:
-        return self.log(session_id).append(event_type, data)
+        event = self.log(session_id).append(event_type, data)
+        for listener in self.listeners:
+            listener(session_id, event)
+        return event
 
     def last_seq(self, session_id: str) -> int:
         """The newest event's number (0 if none yet in this process)."""
@@ -62,6 +67,20 @@ class Journal:
             log.close()
 
 
+class EventSource(Protocol):
+    """A session's events to follow: its log here (EventLog), or where another app instance
+    appends them (cluster.StreamLog)."""
+
+    @property
+    def last_seq(self) -> int: ...
+
+    def follow(self, after: int = 0) -> AsyncIterator[Event]: ...
+
+    def follow_batches(
+        self, after: int = 0, interval: float = 0.05
+    ) -> AsyncIterator[list[Event]]: ...
+
+
 class Follower:
     """One reader of one session's events, from a number on.
 
@@ -72,7 +91,7 @@ class Follower:
 
     def __init__(
         self,
-        log: EventLog,
+        log: EventSource,
         after: int,
         *,
         until_turn_end: bool,

@@ -60,6 +60,9 @@ class EngineConfig:
     reap_interval_s: float = 30.0
     # Each user's skills and plugins (app/agent/extensions.py), kept in S3 like the CLI home.
     extensions_dir: Path | None = None
+    # At start, every session the database says runs is this process's, from before it
+    # restarted (not so with several instances: app/agent/cluster.py recovers per user).
+    recover_at_start: bool = True
 
 
 ToolsFactory = Callable[[AgentSession], Awaitable[dict[str, McpServerConfig]]]

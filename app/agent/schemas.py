@@ -180,6 +180,16 @@ class Sent(BaseModel):
     seq: int
 
 
+class ResumeInfo(BaseModel):
+    """Where a view that just loaded the history starts following the session's events:
+    before the running turn's prompt if a turn runs (its events replay whole), else after the
+    newest event; and whether a turn runs."""
+
+    resume_point: int
+    last_seq: int
+    busy: bool
+
+
 class NewProject(BaseModel):
     name: Text = Field(..., min_length=1, max_length=100)
 

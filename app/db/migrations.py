@@ -6,9 +6,13 @@ edited once released, only appended, so existing databases keep their data.
 
 from __future__ import annotations
 
+import functools
 import logging
+import time
+from collections.abc import Callable
 
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 
 logger = logging.getLogger(__name__)
 
@@ -151,30 +155,70 @@ STEPS: list[tuple[str, str]] = [
     ),
 ]
 
+WAIT_S = 15.0  # for a step another process is applying
 _LEDGER = "CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at TEXT)"
 
 
 def migrate(engine: Engine, *, upto: str | None = None) -> list[str]:
-    """Apply every step not yet applied (stopping after `upto`); returns the ids applied."""
-    with engine.begin() as conn:
-        conn.execute(text(_LEDGER))
-    with engine.connect() as conn:
-        done = {row[0] for row in conn.execute(text("SELECT id FROM schema_migrations"))}
+    """Apply every step not yet applied (stopping after `upto`); returns the ids applied.
+
+    Several processes may start at once on one database (app instances, a server's
+    workers): a step another one is applying fails here, and is then waited for in the
+    ledger instead."""
+    _apply_or_wait(engine, _LEDGER, lambda: _has_ledger(engine))
+    done = _done(engine)
     applied = []
     for step_id, ddl in STEPS:
-        if step_id not in done:
-            with engine.begin() as conn:
-                conn.execute(text(ddl))
-            with engine.begin() as conn:
-                conn.execute(
-                    text("INSERT INTO schema_migrations (id, applied_at) VALUES (:id, :at)"),
-                    {"id": step_id, "at": _now()},
-                )
+        if step_id not in done and _apply_or_wait(
+            engine, ddl, functools.partial(_recorded, engine, step_id)
+        ):
+            try:
+                with engine.begin() as conn:
+                    conn.execute(
+                        text("INSERT INTO schema_migrations (id, applied_at) VALUES (:id, :at)"),
+                        {"id": step_id, "at": _now()},
+                    )
+            except DBAPIError:
+                if not _recorded(engine, step_id):
+                    raise
             logger.info("applied migration %s", step_id)
             applied.append(step_id)
         if step_id == upto:
             break
     return applied
+
+
+def _apply_or_wait(engine: Engine, ddl: str, done_elsewhere: Callable[[], bool]) -> bool:
+    """Run `ddl`: True. If it fails because another process did it meanwhile (as
+    `done_elsewhere` comes to say within WAIT_S): False. Otherwise the error."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(ddl))
+        return True
+    except DBAPIError:
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            if done_elsewhere():
+                return False
+            time.sleep(0.1)
+        raise
+
+
+def _has_ledger(engine: Engine) -> bool:
+    try:
+        _done(engine)
+        return True
+    except DBAPIError:
+        return False
+
+
+def _recorded(engine: Engine, step_id: str) -> bool:
+    return step_id in _done(engine)
+
+
+def _done(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return {row[0] for row in conn.execute(text("SELECT id FROM schema_migrations"))}
 
 
 def _now() -> str:

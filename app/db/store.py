@@ -366,18 +366,22 @@ class Store:
                 db.delete(session)
             db.commit()
 
-    def mark_unfinished_sessions(self) -> list[str]:
-        """At start-up: sessions that were running when the app stopped become idle again,
-        with an honest note; returns their ids."""
+    def mark_unfinished_sessions(
+        self, user_id: str | None = None, error: str = "The app restarted while this ran."
+    ) -> list[str]:
+        """At start-up (or when a user's agents' app instance is found gone): sessions that
+        were running become idle again, with an honest note; returns their ids."""
         with Session(self.engine) as db:
             busy = ("running", "waiting", "starting")
             query = select(AgentSession.id).where(col(AgentSession.status).in_(busy))
+            if user_id is not None:
+                query = query.where(AgentSession.user_id == user_id)
             ids = list(db.exec(query).all())
             if ids:
                 db.execute(
                     update(AgentSession)
                     .where(col(AgentSession.id).in_(ids))
-                    .values(status="interrupted", error="The app restarted while this ran.")
+                    .values(status="interrupted", error=error)
                 )
                 db.commit()
             return ids

@@ -45,7 +45,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,28 +101,6 @@ def child(argv: list[str], env: dict[str, str], log: Path, url: str) -> Iterator
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def serve_app(port: int) -> None:
-    """The child: the app's API with its services (as tests/api/conftest.py runs it)."""
-    import uvicorn
-
-    from app.api.main import create_api
-    from app.services import start_services, stop_services
-    from app.settings import load_settings
-
-    api = create_api()
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_app: Any) -> AsyncIterator[None]:
-        api.state.services = await start_services(load_settings(os.environ))
-        try:
-            yield
-        finally:
-            await stop_services()
-
-    api.router.lifespan_context = lifespan
-    uvicorn.run(api, host="127.0.0.1", port=port, log_level="warning")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -510,7 +488,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--users", type=int, default=5)
     parser.add_argument("--niceness", type=int, default=10, help="AGENT_NICENESS for the app")
     parser.add_argument("--resumes", type=int, default=3, help="resume measurements (0: none)")
-    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
         args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -540,7 +517,7 @@ async def run(args: argparse.Namespace, scratch: Path) -> None:
         "MAX_AGENTS_PER_USER": str(max(args.sizes) + 1),
         "AGENT_NICENESS": str(args.niceness),
     }
-    app_argv = ["-m", "tests.bench.bench_load", "--serve", str(app_port)]
+    app_argv = ["-m", "app.devtools.api_server", "--port", str(app_port)]
     rows: list[dict[str, Any]] = []
     with (
         child(model_argv, base_env, logs / "model.log", f"{model_url}/v1/models"),
@@ -567,9 +544,6 @@ async def run(args: argparse.Namespace, scratch: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.serve:
-        serve_app(args.serve)
-        return 0
     with tempfile.TemporaryDirectory(prefix="bench-load-") as scratch:
         asyncio.run(run(args, Path(scratch)))
     return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlmodel import Session, select
@@ -133,3 +135,32 @@ def test_migrations_keep_existing_data(database_url: str) -> None:
         False,
     )
     engine.dispose()
+
+
+def test_processes_starting_at_once_migrate_one_database(database_url: str) -> None:
+    """App instances (or a server's workers) started together all come up on one schema."""
+    url = database_url.replace("postgresql://", "postgresql+psycopg://")
+    engines = [create_engine(url) for _ in range(4)]
+    start = threading.Barrier(len(engines))
+    applied: list[list[str]] = []
+    failures: list[BaseException] = []
+
+    def run(engine: Engine) -> None:
+        start.wait()
+        try:
+            applied.append(migrate(engine))
+        except BaseException as error:
+            failures.append(error)
+
+    threads = [threading.Thread(target=run, args=(e,)) for e in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures
+    assert sorted(s for steps in applied for s in steps) == sorted(s for s, _ in STEPS)
+    with engines[0].connect() as conn:
+        ledger = [r[0] for r in conn.execute(text("SELECT id FROM schema_migrations"))]
+    assert sorted(ledger) == sorted(s for s, _ in STEPS), "each step recorded once"
+    for engine in engines:
+        engine.dispose()

@@ -270,6 +270,7 @@ class ChatState(BaseState):
             row = await engine.get(self.user_id, session_id)
             page = await engine.history(self.user_id, session_id, HistoryQuery(limit=HISTORY_PAGE))
             pending = await engine.pending(self.user_id, session_id)
+            resume = await engine.resume_info(self.user_id, session_id)
         except Shown as error:
             await self.clear_view()
             self.error = ui_text(error)
@@ -283,9 +284,9 @@ class ChatState(BaseState):
         self.models = list(services().settings.models)
         if row.model and row.model not in self.models:
             self.models = [row.model, *self.models]
-        resume_at = engine.resume_point(session_id)
+        resume_at = resume.resume_point
         blocks = turns.keyed(view.from_history(page.messages, self._root), page.messages)
-        if resume_at < engine.last_seq(session_id):
+        if resume_at < resume.last_seq:
             blocks = view.before_last_prompt(blocks)  # the running turn replays from the log
         turns.show(await self.get_state(TurnsState), blocks)
         self.todos = view.latest_todos(blocks)
