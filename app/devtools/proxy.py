@@ -16,11 +16,16 @@ from collections.abc import Sequence
 
 class Proxy:
     def __init__(self, targets: Sequence[tuple[str, int]]) -> None:
-        self.targets = list(targets)
         self.pinned: int | None = None  # every new connection to this target, if set
-        self._turn = itertools.cycle(range(len(self.targets)))
+        self.route(targets)
         self._open: set[asyncio.StreamWriter] = set()
         self._server: asyncio.Server | None = None
+
+    def route(self, targets: Sequence[tuple[str, int]]) -> None:
+        """Send new connections to these instances, in turn."""
+        self.targets = list(targets)
+        self.served = [0] * len(self.targets)  # connections opened to each target
+        self._turn = itertools.cycle(range(len(self.targets)))
 
     async def start(self, port: int = 0, host: str = "127.0.0.1") -> int:
         self._server = await asyncio.start_server(self._serve, host, port)
@@ -39,6 +44,7 @@ class Proxy:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         index = self.pinned if self.pinned is not None else next(self._turn)
         host, port = self.targets[index]
+        self.served[index] += 1
         try:
             up_reader, up_writer = await asyncio.open_connection(host, port)
         except OSError:
@@ -73,6 +79,9 @@ class ThreadedProxy:
     def start(self) -> int:
         self._thread.start()
         return asyncio.run_coroutine_threadsafe(self.proxy.start(), self._loop).result(10)
+
+    def route(self, targets: Sequence[tuple[str, int]]) -> None:
+        self._loop.call_soon_threadsafe(self.proxy.route, targets)
 
     def pin(self, index: int | None) -> None:
         self.proxy.pinned = index

@@ -53,7 +53,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 start_app(data, name="cluster-a", env=env) as a,
                 start_app(data, name="cluster-b", env=env) as b,
             ):
-                proxy.proxy.targets = [_address(a.url), _address(b.url)]
+                proxy.route([_address(a.url), _address(b.url)])
                 yield Cluster(url, proxy, a, b)
     finally:
         proxy.stop()
@@ -103,6 +103,7 @@ def test_pages_on_either_instance_share_the_users_agent(browser: Browser, cluste
 
     # Every connection is cut and comes back on B: the page on A keeps its session and
     # goes on there (its state is in Redis), answered by the agent that still runs on A.
+    to_b = cluster.proxy.proxy.served[1]
     cluster.proxy.cut()
     expect(on_a.locator("#title")).to_have_text("echo typed on a")
     send(on_a, "echo after moving")
@@ -110,5 +111,6 @@ def test_pages_on_either_instance_share_the_users_agent(browser: Browser, cluste
         "You said: after moving", timeout=AGENT_S
     )
     expect(on_a.locator(".msg-user")).to_have_count(3)
+    assert cluster.proxy.proxy.served[1] > to_b, "the pages came back through the proxy, to B"
     for page in (on_a, on_b):
         page.context.close()
