@@ -405,10 +405,13 @@ class AgentEngine:
     async def resume_info(self, user_id: str, session_id: str) -> ResumeInfo:
         """Where a view that just loaded the session's history starts following it."""
         await self._row(user_id, session_id)
+        live = self.pool.live.get(session_id)
+        turn = live.turn if live is not None else None
         return ResumeInfo(
             resume_point=self.resume_point(session_id),
             last_seq=self.last_seq(session_id),
             busy=self.is_busy(session_id),
+            running_since=_utc(turn.started_at).isoformat() if turn is not None else None,
         )
 
     def resume_point(self, session_id: str) -> int:

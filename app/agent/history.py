@@ -16,6 +16,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,19 @@ def read_page(home: Path, path: Path, *, before: int | None = None, limit: int =
         else:
             cursor = None
     return HistoryPage(messages=messages, before=cursor or None, metadata=metadata)
+
+
+def before_turn(messages: list[dict[str, Any]], since: str) -> list[dict[str, Any]]:
+    """`messages` without the turn that began at `since` (ISO 8601), whose events replay: its
+    prompt and what follows, if the transcript has them yet; else all of them. By time, not
+    by position: the newest prompt in the transcript may still be the turn before."""
+    start = datetime.fromisoformat(since)
+    for index, message in enumerate(messages):
+        stamp = message.get("timestamp")
+        prompt = message["role"] == "user" and message["type"] == "text" and stamp
+        if prompt and datetime.fromisoformat(str(stamp).replace("Z", "+00:00")) >= start:
+            return messages[:index]
+    return messages
 
 
 def to_messages(record: dict[str, Any]) -> list[dict[str, Any]]:

@@ -188,6 +188,9 @@ class ResumeInfo(BaseModel):
     resume_point: int
     last_seq: int
     busy: bool
+    # When the running turn began (UTC, ISO 8601), if one runs: the transcript may or may
+    # not have its prompt yet, and what it has of the turn replays from the events.
+    running_since: str | None = None
 
 
 class NewProject(BaseModel):

@@ -222,14 +222,6 @@ def _set_result(
             return
 
 
-def before_last_prompt(blocks: list[Block]) -> list[Block]:
-    """The blocks before the last user prompt (whose turn is about to be replayed)."""
-    for index in range(len(blocks) - 1, -1, -1):
-        if blocks[index]["kind"] == "user":
-            return blocks[:index]
-    return blocks
-
-
 def todo_items(tool_input: dict[str, Any]) -> list[Block]:
     """A TodoWrite call's list, for the checklist that updates in place."""
     return [

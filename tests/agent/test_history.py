@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.agent.history import MAX_LINE, RESULT_CHARS, read_page
+from app.agent.history import MAX_LINE, RESULT_CHARS, before_turn, read_page
 from app.errors import InvalidInput, NotFound
 
 
@@ -236,3 +236,22 @@ def test_a_long_tool_output_is_cut_saying_how_much_is_left(tmp_path: Path) -> No
     assert result["content"] == "z" * RESULT_CHARS + "\n\n[5,000 more characters not shown]"
     append_cat_turn(path, "2", "z" * RESULT_CHARS)
     assert read_page(tmp_path, path).messages[-2]["content"] == "z" * RESULT_CHARS
+
+
+def test_the_running_turn_is_left_out_only_once_the_transcript_has_its_prompt() -> None:
+    """A page opened during a turn replays that turn from its events: what the transcript
+    already holds of it is left out, and nothing before it, however far the transcript is."""
+
+    def prompt(text: str, at: str) -> dict[str, str]:
+        return {"role": "user", "type": "text", "text": text, "timestamp": at}
+
+    def answer(text: str, at: str) -> dict[str, str]:
+        return {"role": "assistant", "type": "text", "text": text, "timestamp": at}
+
+    before = [prompt("first", "2026-11-26T10:00:00.000Z"), answer("one", "2026-11-26T10:00:01Z")]
+    since = "2026-11-26T10:05:00.500000+00:00"
+    # The CLI has not written the running prompt yet: the earlier turn stays whole.
+    assert before_turn(before, since) == before
+    running = [prompt("second", "2026-11-26T10:05:00.600Z"), answer("tw", "2026-11-26T10:05:01Z")]
+    assert before_turn(before + running, since) == before
+    assert before_turn(running, since) == []

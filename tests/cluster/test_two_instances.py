@@ -210,14 +210,12 @@ def test_a_home_killed_mid_turn_is_reported_and_the_session_goes_on(
                 if len(words) == 20:
                     pair.a.proc.send_signal(signal.SIGKILL)
 
-        started = time.monotonic()
         events = turn(b, session_id, "long story", on_event=kill_a_midway)
-        waited = time.monotonic() - started
         errors = [e for e in events if e["type"] == "error"]
         assert errors, events[-5:]
         assert "stopped in the middle of its turn" in json.dumps(errors[-1])
         assert events[-1]["type"] == "done"
-        assert waited < 30, f"the stream waited {waited:.0f} s to say so"
+        assert len(words) < 400, "the answer was cut short, not finished by a ghost"
         row = b.get(f"/sessions/{session_id}").json()
         assert row["status"] == "interrupted" and not row["live"]
 

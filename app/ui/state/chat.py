@@ -17,6 +17,7 @@ from typing import Any
 import reflex as rx
 
 from app.agent.events import Event
+from app.agent.history import before_turn
 from app.agent.schemas import (
     HistoryQuery,
     ModeChange,
@@ -285,9 +286,10 @@ class ChatState(BaseState):
         if row.model and row.model not in self.models:
             self.models = [row.model, *self.models]
         resume_at = resume.resume_point
-        blocks = turns.keyed(view.from_history(page.messages, self._root), page.messages)
-        if resume_at < resume.last_seq:
-            blocks = view.before_last_prompt(blocks)  # the running turn replays from the log
+        messages = page.messages
+        if resume.running_since:  # the running turn replays from the log, whole
+            messages = before_turn(messages, resume.running_since)
+        blocks = turns.keyed(view.from_history(messages, self._root), messages)
         turns.show(await self.get_state(TurnsState), blocks)
         self.todos = view.latest_todos(blocks)
         self.history_before = page.before or 0
