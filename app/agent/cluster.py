@@ -364,12 +364,11 @@ class ClusteredEngine(AgentEngine):
         if home == self.cluster.id:
             return await super().follow(user_id, session_id, after, until_turn_end=until_turn_end)
         info = await self.resume_info(user_id, session_id)
-        start = info.resume_point if after is None else after
-        return Follower(
+        return Follower.of(
             self.cluster.stream(session_id, info.last_seq),
-            start,
+            after,
+            info.resume_point,
             until_turn_end=until_turn_end,
-            end_if_idle=until_turn_end and after is not None,
             running=lambda: info.busy,
         )
 

@@ -393,12 +393,11 @@ class AgentEngine:
         before the first event. A reader resuming at `after` with a turn reader's
         `until_turn_end` ends at once if that turn is already over."""
         await self._row(user_id, session_id)
-        start = self.resume_point(session_id) if after is None else after
-        return Follower(
+        return Follower.of(
             self.journal.log(session_id),
-            start,
+            after,
+            self.resume_point(session_id),
             until_turn_end=until_turn_end,
-            end_if_idle=until_turn_end and after is not None,
             running=lambda: self.is_busy(session_id),
         )
 

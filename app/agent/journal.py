@@ -104,6 +104,26 @@ class Follower:
         self.end_if_idle = end_if_idle
         self._running = running
 
+    @classmethod
+    def of(
+        cls,
+        log: EventSource,
+        after: int | None,
+        resume_point: int,
+        *,
+        until_turn_end: bool,
+        running: Callable[[], bool],
+    ) -> Follower:
+        """A reader from `after`, or without it from `resume_point` (the running turn's
+        prompt, or now); resuming at `after`, a turn reader ends at once if its turn is over."""
+        return cls(
+            log,
+            resume_point if after is None else after,
+            until_turn_end=until_turn_end,
+            end_if_idle=until_turn_end and after is not None,
+            running=running,
+        )
+
     def idle_already(self) -> bool:
         return self.end_if_idle and not self._running() and self.log.last_seq <= self.after
 

@@ -41,17 +41,16 @@ import os
 import re
 import socket
 import statistics
-import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from tests.bench.bench_sandbox import tree_pss_kb
+from tests.processes import child
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO = REPO / "app" / "devtools" / "scenarios" / "test.json"
@@ -59,7 +58,6 @@ PROMPT = "load answer"
 TOKENS = 300  # the rule's answer: w1 ... w300
 PASSWORD = "correct horse battery"
 POLL_S = 0.1
-START_TIMEOUT_S = 60.0
 _WORD = re.compile(r"\bw(\d+)\b")
 
 
@@ -70,37 +68,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url} exited {proc.returncode}: {log.read_text()[-2000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=2, trust_env=False).status_code < 500:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer in {START_TIMEOUT_S:.0f} s")
-
-
-@contextlib.contextmanager
-def child(argv: list[str], env: dict[str, str], log: Path, url: str) -> Iterator[int]:
-    """A Python child process serving `url`; its pid, until the block ends."""
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, *argv], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    try:
-        wait_http(url, proc, log)
-        yield proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def cpu_seconds(pid: int) -> float:

@@ -15,9 +15,6 @@ import json
 import os
 import secrets
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,17 +26,17 @@ import pytest
 from app.devtools.model_server import ModelServer
 from tests.api.conftest import free_port, settings_env
 from tests.conftest import fresh_postgres_database
+from tests.processes import child
 
 pytestmark = pytest.mark.postgres
 
-REPO = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
 
 
 @dataclass
 class Instance:
     url: str
-    proc: subprocess.Popen[bytes]
+    pid: int
 
     def client(self, token: str) -> httpx.Client:
         return httpx.Client(
@@ -49,34 +46,12 @@ class Instance:
 
 @contextlib.contextmanager
 def instance(env: dict[str, str], log: Path) -> Iterator[Instance]:
+    """One app instance (its API and services) as a process of its own."""
     port = free_port()
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app.devtools.api_server", "--port", str(port)],
-            cwd=REPO,
-            env={**os.environ, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/ping", timeout=2).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "the instance did not start"
-            time.sleep(0.2)
-        yield Instance(url, proc)
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    argv = ["-m", "app.devtools.api_server", "--port", str(port)]
+    with child(argv, {**os.environ, **env}, log, f"{url}/ping") as pid:
+        yield Instance(url, pid)
 
 
 @dataclass
@@ -168,8 +143,8 @@ def test_the_other_instance_serves_the_users_agents(pair: Pair) -> None:
 
         live = [s["session_id"] for s in b.get("/sessions").json()["sessions"]]
         assert live == [session_id], "B knows the agent runs (on A)"
-        assert jails_under(pair.a.proc.pid), "the agent runs on A, the user's home"
-        assert not jails_under(pair.b.proc.pid), "B started no agent of its own"
+        assert jails_under(pair.a.pid), "the agent runs on A, the user's home"
+        assert not jails_under(pair.b.pid), "B started no agent of its own"
         assert b.get(f"/sessions/{session_id}").json()["live"] is True
 
         # An approval asked on A's agent is answered through B.
@@ -208,7 +183,7 @@ def test_a_home_killed_mid_turn_is_reported_and_the_session_goes_on(
             if event["type"] == "text_delta":
                 words.append(event.get("content", ""))
                 if len(words) == 20:
-                    pair.a.proc.send_signal(signal.SIGKILL)
+                    os.kill(pair.a.pid, signal.SIGKILL)
 
         events = turn(b, session_id, "long story", on_event=kill_a_midway)
         errors = [e for e in events if e["type"] == "error"]
