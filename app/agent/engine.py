@@ -410,7 +410,7 @@ class AgentEngine:
             resume_point=self.resume_point(session_id),
             last_seq=self.last_seq(session_id),
             busy=self.is_busy(session_id),
-            running_since=_utc(turn.started_at).isoformat() if turn is not None else None,
+            replay_since=(_utc(turn.started_at) if turn is not None else utcnow()).isoformat(),
         )
 
     def resume_point(self, session_id: str) -> int:

@@ -188,9 +188,10 @@ class ResumeInfo(BaseModel):
     resume_point: int
     last_seq: int
     busy: bool
-    # When the running turn began (UTC, ISO 8601), if one runs: the transcript may or may
-    # not have its prompt yet, and what it has of the turn replays from the events.
-    running_since: str | None = None
+    # From when on (UTC, ISO 8601) the events replay what a history read afterwards may
+    # already hold: the running turn's start, or now. The transcript may or may not have
+    # that turn's prompt yet.
+    replay_since: str
 
 
 class NewProject(BaseModel):

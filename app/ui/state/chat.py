@@ -268,10 +268,12 @@ class ChatState(BaseState):
     async def _load(self, session_id: str) -> bool:
         engine = services().engine
         try:
+            # Where to follow from first, then what came before it: what happens in between
+            # is in both, and left out of the history (nothing lost, nothing twice).
+            resume = await engine.resume_info(self.user_id, session_id)
             row = await engine.get(self.user_id, session_id)
             page = await engine.history(self.user_id, session_id, HistoryQuery(limit=HISTORY_PAGE))
             pending = await engine.pending(self.user_id, session_id)
-            resume = await engine.resume_info(self.user_id, session_id)
         except Shown as error:
             await self.clear_view()
             self.error = ui_text(error)
@@ -286,9 +288,7 @@ class ChatState(BaseState):
         if row.model and row.model not in self.models:
             self.models = [row.model, *self.models]
         resume_at = resume.resume_point
-        messages = page.messages
-        if resume.running_since:  # the running turn replays from the log, whole
-            messages = before_turn(messages, resume.running_since)
+        messages = before_turn(page.messages, resume.replay_since)
         blocks = turns.keyed(view.from_history(messages, self._root), messages)
         turns.show(await self.get_state(TurnsState), blocks)
         self.todos = view.latest_todos(blocks)
