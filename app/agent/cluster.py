@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 PREFIX = "agent-web"
 HEARTBEAT_S = 1.0
-ALIVE_S = 4.0  # an instance not heard from for this long is gone
+ALIVE_S = 10.0  # an instance not heard from for this long is gone
 WATCH_S = 2.0  # how often an instance looks for users whose home is gone
 STREAM_KEEP = 20_000  # about this many events are kept per session stream
 STREAM_TTL_S = 7 * 24 * 3600
@@ -186,7 +186,9 @@ class Cluster:
         await self.redis.set(self.key("instance", self.id), "1", px=int(ALIVE_S * 1000))
 
     async def _beating(self) -> None:
-        """The heartbeat; and the homes of users whose agents run here do not lapse."""
+        """The heartbeat. The homes of users whose agents run here do not lapse; and if one
+        was taken over all the same (this instance stalled past ALIVE_S), its agents here
+        stop: a user's agents run in one place only."""
         while True:
             await asyncio.sleep(HEARTBEAT_S)
             try:
@@ -194,7 +196,12 @@ class Cluster:
                 assert self.engine is not None
                 users = {live.user_id for live in list(self.engine.pool.live.values())}
                 for user_id in users:
-                    await self.redis.expire(self.key("home", user_id), int(HOME_TTL_S))
+                    key = self.key("home", user_id)
+                    if await self.redis.get(key) == self.id:
+                        await self.redis.expire(key, int(HOME_TTL_S))
+                        continue
+                    logger.warning("user %s was taken over: stopping their agents here", user_id)
+                    await AgentEngine.close_all(self.engine, user_id)
             except Exception:
                 logger.exception("cluster heartbeat")
 
