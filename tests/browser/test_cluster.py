@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlparse
@@ -16,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from app.devtools.proxy import ThreadedProxy
-from tests.browser.conftest import RunningApp, start_app
+from tests.browser.conftest import ARTIFACTS, RunningApp, start_app
 from tests.browser.test_chat import send, sign_up
 from tests.cluster.test_two_instances import REDIS_URL
 from tests.conftest import fresh_postgres_database
@@ -37,6 +38,7 @@ class Cluster:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     data = tmp_path_factory.mktemp("cluster-data")
+    run = secrets.token_hex(3)
     proxy = ThreadedProxy([])
     port = proxy.start()
     url = f"http://localhost:{port}/"
@@ -49,14 +51,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 "APP_SECRET_KEY": secrets.token_hex(32),
                 "REFLEX_API_URL": url.rstrip("/"),  # the pages talk to the proxy
             }
+            # Build folders of this run's own: the proxy's address is built into the pages.
             with (
-                start_app(data, name="cluster-a", env=env) as a,
-                start_app(data, name="cluster-b", env=env) as b,
+                start_app(data, name=f"cluster-a-{run}", env=env) as a,
+                start_app(data, name=f"cluster-b-{run}", env=env) as b,
             ):
                 proxy.route([_address(a.url), _address(b.url)])
                 yield Cluster(url, proxy, a, b)
     finally:
         proxy.stop()
+        for name in ("a", "b"):
+            shutil.rmtree(ARTIFACTS / f"cluster-{name}-{run}", ignore_errors=True)
 
 
 def _address(url: str) -> tuple[str, int]:
