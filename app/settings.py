@@ -203,7 +203,12 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         for p in readonly_paths
         if not p.is_absolute()
     ]
-    cluster = environ.get("CLUSTER_REDIS_URL", "").strip() or None
+    # With Reflex's state in Redis, its server runs several worker processes: instances too.
+    cluster = (
+        environ.get("CLUSTER_REDIS_URL", "").strip()
+        or environ.get("REFLEX_REDIS_URL", "").strip()
+        or None
+    )
     if cluster is not None and not re.match(r"^rediss?://", cluster):
         problems.append("CLUSTER_REDIS_URL: must start with redis:// or rediss://")
     bucket = environ.get("S3_BUCKET", "").strip() or None

@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from app.devtools.model_server import ModelServer
+from app.settings import SettingsError, load_settings
 from tests.api.conftest import free_port, settings_env
 from tests.conftest import fresh_postgres_database
 from tests.processes import child
@@ -200,3 +201,13 @@ def test_a_home_killed_mid_turn_is_reported_and_the_session_goes_on(
         request = [r for r in model_server.requests if "after the crash" in json.dumps(r)][-1]
         assert "before" in json.dumps(request["messages"])
         assert [s["session_id"] for s in b.get("/sessions").json()["sessions"]] == [session_id]
+
+
+def test_the_cluster_setting_is_checked_and_follows_reflexs_redis(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as error:
+        load_settings({"DATA_DIR": str(tmp_path), "CLUSTER_REDIS_URL": "http://redis:6379"})
+    assert any(p.startswith("CLUSTER_REDIS_URL") for p in error.value.problems)
+    # Reflex with its state in Redis runs several workers, each an instance of the cluster.
+    reflex = load_settings({"DATA_DIR": str(tmp_path), "REFLEX_REDIS_URL": "redis://r:6379/2"})
+    assert reflex.cluster_redis_url == "redis://r:6379/2"
+    assert load_settings({"DATA_DIR": str(tmp_path)}).cluster_redis_url is None
