@@ -76,6 +76,11 @@ ROUTED = (
     "rewind",
     "turn_ids",
     "resume_info",
+    "open_terminal",
+    "terminal_output",
+    "terminal_input",
+    "terminal_resize",
+    "close_terminal",
 )
 
 # Claim a key if it still holds what was read ("" for nothing).

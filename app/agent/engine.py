@@ -8,6 +8,7 @@ any session that is not theirs, so no adapter can forget to authorise.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -49,6 +50,8 @@ from app.agent.schemas import (
     SessionView,
     StatusView,
     SyncStatus,
+    TerminalOutput,
+    TerminalView,
     TurnSummary,
 )
 from app.db.models import AgentSession, Project, utcnow
@@ -61,6 +64,8 @@ from app.workspace.terminal import Terminal, Terminals
 
 __all__ = ["AgentEngine", "EngineConfig"]
 logger = logging.getLogger(__name__)
+
+NO_TERMINAL = "This project has no terminal open; open one first."
 T = TypeVar("T")
 _MODEL_NAME = re.compile(r"^[\w.:/@\[\]-]{1,200}$")
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
@@ -640,22 +645,57 @@ class AgentEngine:
 
     # --- terminals ------------------------------------------------------------------------
 
-    async def open_terminal(self, user_id: str, project_id: str, cols: int, rows: int) -> Terminal:
+    async def open_terminal(
+        self, user_id: str, project_id: str, cols: int, rows: int
+    ) -> TerminalView:
         """The project's terminal (a shell in the user's sandbox): the running one, or a new
         one in the project restored from S3 first if need be."""
         self.sandbox.check()
         place = await self.project_place(user_id, project_id)
-        return await self.terminals.open(place, cols, rows)
+        terminal = await self.terminals.open(place, cols, rows)
+        return TerminalView(
+            running=terminal.running,
+            exit_code=terminal.exit_code,
+            start=terminal.read(0, 0).start,
+            end=terminal.end,
+        )
+
+    async def terminal_output(
+        self, user_id: str, project_id: str, since: int, limit: int, wait: float
+    ) -> TerminalOutput:
+        """At most `limit` characters of the terminal's output after offset `since`, waiting
+        up to `wait` seconds when there is none yet; NotFound if none is open."""
+        terminal = self._terminal(user_id, project_id)
+        if wait and terminal.end <= since:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(terminal.wait(since), wait)
+        piece = terminal.read(since, limit)
+        return TerminalOutput(
+            start=piece.start,
+            end=piece.end,
+            data=piece.data,
+            running=terminal.running,
+            exit_code=piece.exit_code,
+        )
+
+    async def terminal_input(self, user_id: str, project_id: str, text: str) -> None:
+        """Keys typed or text pasted into the project's terminal."""
+        self._terminal(user_id, project_id).write(text)
+
+    async def terminal_resize(self, user_id: str, project_id: str, cols: int, rows: int) -> None:
+        self._terminal(user_id, project_id).resize(cols, rows)
+
+    def _terminal(self, user_id: str, project_id: str) -> Terminal:
+        """The project's terminal, running or ended (found by its user: nobody else's)."""
+        terminal = self.terminals.find(user_id, project_id)
+        if terminal is None:
+            raise NotFound(NO_TERMINAL)
+        return terminal
 
     async def _variables(self, place: ProjectPlace) -> dict[str, str]:
         if self.pool.project_env is None:
             return {}
         return await self.pool.project_env.values(place.user_id, place.project_id)
-
-    def terminal(self, user_id: str, project_id: str) -> Terminal | None:
-        """The project's terminal, running or ended, if it has one (nothing of anyone else's:
-        terminals are found by their user)."""
-        return self.terminals.find(user_id, project_id)
 
     async def close_terminal(self, user_id: str, project_id: str) -> None:
         await self.terminals.close(user_id, project_id)

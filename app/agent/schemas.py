@@ -180,6 +180,21 @@ class Sent(BaseModel):
     seq: int
 
 
+class TerminalView(BaseModel):
+    running: bool
+    exit_code: int | None = Field(None, description="once the shell has ended")
+    start: int = Field(..., description="offset of the oldest output kept")
+    end: int = Field(..., description="offset after the newest output")
+
+
+class TerminalOutput(BaseModel):
+    start: int = Field(..., description="where `data` begins: after `since` if output was dropped")
+    end: int = Field(..., description="ask with since=end for what comes next")
+    data: str
+    running: bool
+    exit_code: int | None = None
+
+
 class ResumeInfo(BaseModel):
     """Where a view that just loaded the history starts following the session's events:
     before the running turn's prompt if a turn runs (its events replay whole), else after the

@@ -167,6 +167,22 @@ def test_the_other_instance_serves_the_users_agents(pair: Pair) -> None:
         history = b.get(f"/sessions/{session_id}/history").json()
         assert any("hello through b" in json.dumps(m) for m in history["messages"])
 
+        # The project's terminal is one shell, on A, whichever instance is asked.
+        project_id = b.get(f"/sessions/{session_id}").json()["project_id"]
+        base = f"/projects/{project_id}/terminal"
+        assert b.post(base, json={"cols": 80, "rows": 24}).status_code == 200
+        typed = a.post(f"{base}/input", json={"data": "echo ter''minal-$((40+2))\r"})
+        assert typed.status_code == 204, typed.text
+        seen, since = "", 0
+        for _ in range(20):
+            piece = b.get(f"{base}/output", params={"since": since, "wait": 5}).json()
+            seen, since = seen + piece["data"], piece["end"]
+            if "terminal-42" in seen:
+                break
+        assert "terminal-42" in seen, seen
+        assert not jails_under(pair.b.pid), "the shell runs on A too"
+        assert a.delete(base).status_code == 204
+
 
 def test_a_home_killed_mid_turn_is_reported_and_the_session_goes_on(
     pair: Pair, model_server: ModelServer

@@ -42,6 +42,16 @@ async def run(terminal: Terminal, command: str, timeout: float = 30) -> str:
             raise AssertionError(f"no end of {command!r}; the terminal shows {seen!r}") from None
 
 
+async def opened(
+    engine: AgentEngine, user_id: str, project_id: str, cols: int, rows: int
+) -> Terminal:
+    """The project's terminal the engine opens (the shell itself, to drive it here)."""
+    await engine.open_terminal(user_id, project_id, cols, rows)
+    terminal = engine.terminals.find(user_id, project_id)
+    assert terminal is not None
+    return terminal
+
+
 async def quiet(terminal: Terminal) -> Terminal:
     """No echo of typed keys and no prompt: what is read is the commands' own output."""
     await run(terminal, "stty -echo; PS1=''; PS2=''; bind 'set enable-bracketed-paste off'")
@@ -59,7 +69,7 @@ async def test_a_command_runs_in_the_project_and_the_output_is_kept_for_a_page_t
     engine: AgentEngine, project: tuple[str, str]
 ) -> None:
     user_id, project_id = project
-    terminal = await quiet(await engine.open_terminal(user_id, project_id, 100, 30))
+    terminal = await quiet(await opened(engine, user_id, project_id, 100, 30))
     output = await run(terminal, "pwd; echo made-here > note.txt; ls; whoami; id -u")
     lines = output.split()
     assert lines[0] == "/workspace/demo"  # the project, as the agent sees it too
@@ -69,13 +79,13 @@ async def test_a_command_runs_in_the_project_and_the_output_is_kept_for_a_page_t
     assert (folder / "note.txt").read_text() == "made-here\n"
 
     # A page that reloads asks from offset 0 and gets everything, the first prompt included.
-    again = engine.terminal(user_id, project_id)
+    again = engine.terminals.find(user_id, project_id)
     assert again is terminal
     replay = terminal.read(0, 10**9)
     assert replay.start == 0 and "made-here" not in replay.data  # output, not the file
     assert "note.txt" in replay.data and replay.end == terminal.end
     # The same terminal, not a second shell, when the page opens it again.
-    assert await engine.open_terminal(user_id, project_id, 80, 24) is terminal
+    assert await opened(engine, user_id, project_id, 80, 24) is terminal
 
 
 async def test_resize_ctrl_c_and_unicode(engine: AgentEngine, project: tuple[str, str]) -> None:
@@ -84,7 +94,7 @@ async def test_resize_ctrl_c_and_unicode(engine: AgentEngine, project: tuple[str
     ignored = signal.signal(signal.SIGINT, signal.SIG_IGN)
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        terminal = await quiet(await engine.open_terminal(*project, 100, 30))
+        terminal = await quiet(await opened(engine, *project, 100, 30))
     finally:
         signal.signal(signal.SIGINT, ignored)
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
@@ -117,37 +127,37 @@ async def test_resize_ctrl_c_and_unicode(engine: AgentEngine, project: tuple[str
 async def test_closing_ends_the_shell_and_all_it_started(
     engine: AgentEngine, project: tuple[str, str]
 ) -> None:
-    terminal = await quiet(await engine.open_terminal(*project, 80, 24))
+    terminal = await quiet(await opened(engine, *project, 80, 24))
     sleeper = f"sleep {7000 + secrets.randbelow(999)}"
     await run(terminal, f"nohup {sleeper} >/dev/null 2>&1 & disown; echo started")
     assert await _started(sleeper)
     await engine.close_terminal(*project)
     assert not terminal.running
     assert not _processes(sleeper)
-    assert engine.terminal(*project) is None
+    assert engine.terminals.find(*project) is None
     # A new one opens in its place, a new shell.
-    fresh = await engine.open_terminal(*project, 80, 24)
+    fresh = await opened(engine, *project, 80, 24)
     assert fresh is not terminal and fresh.running
 
 
 async def test_a_shell_that_exits_says_so_and_keeps_its_output(
     engine: AgentEngine, project: tuple[str, str]
 ) -> None:
-    terminal = await engine.open_terminal(*project, 80, 24)
+    terminal = await opened(engine, *project, 80, 24)
     terminal.write("echo bye-now; exit 3\r")
     await asyncio.wait_for(terminal.ended.wait(), 20)
     last = terminal.read(0, 10**9)
     assert "bye-now" in last.data and last.exit_code == 3
     with pytest.raises(NotFound):
         terminal.write("echo more\r")
-    assert (await engine.open_terminal(*project, 80, 24)).running
+    assert (await opened(engine, *project, 80, 24)).running
 
 
 async def test_old_output_gives_way_and_a_flood_is_read_at_a_bounded_pace(
     engine: AgentEngine, project: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(terminal_module, "SCROLLBACK_CHARS", 10_000)
-    terminal = await quiet(await engine.open_terminal(*project, 80, 24))
+    terminal = await quiet(await opened(engine, *project, 80, 24))
     began = asyncio.get_running_loop().time()
     await run(terminal, "head -c 3000000 /dev/zero | tr '\\0' x; echo", timeout=60)
     took = asyncio.get_running_loop().time() - began
@@ -164,7 +174,7 @@ async def test_terminals_are_each_users_own_and_limited(
     user_id, project_id = project
     await engine.open_terminal(user_id, project_id, 80, 24)
     bob = ensure_user(store, "bob@example.com")
-    assert engine.terminal(bob.id, project_id) is None
+    assert engine.terminals.find(bob.id, project_id) is None
     with pytest.raises(NotFound):
         await engine.open_terminal(bob.id, project_id, 80, 24)  # Ann's project
     monkeypatch.setattr(terminal_module, "MAX_TERMINALS_PER_USER", 1)
@@ -198,7 +208,7 @@ async def test_without_a_sandbox_the_shell_runs_in_the_folder_itself(
     try:
         user = ensure_user(store, "solo@example.com")
         made = await engine.create_project(user.id, NewProject(name="solo"))
-        terminal = await quiet(await engine.open_terminal(user.id, made.project_id, 80, 24))
+        terminal = await quiet(await opened(engine, user.id, made.project_id, 80, 24))
         output = await run(terminal, "pwd; env")
         assert output.splitlines()[0] == str(engine.project_dir(user.id, made.project_id))
         assert "TERM=xterm-256color" in output

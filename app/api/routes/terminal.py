@@ -4,23 +4,20 @@ Terminal panel shows (app/workspace/terminal.py), in the user's sandbox."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 
+from app.agent.schemas import TerminalOutput, TerminalView
 from app.api.deps import CurrentUser, Engine
-from app.errors import NotFound
-from app.workspace.terminal import MAX_PENDING_INPUT, Terminal
+from app.workspace.terminal import MAX_PENDING_INPUT
 
 router = APIRouter(prefix="/projects/{project_id}/terminal", tags=["terminal"])
 
 ProjectId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:@-]+$")]
 MAX_READ_CHARS = 65_536
 MAX_WAIT_S = 25.0  # under the gateways' idle timeouts
-NO_TERMINAL = "This project has no terminal open; open one first."
 
 
 class Size(BaseModel):
@@ -37,45 +34,13 @@ class Keys(BaseModel):
     )
 
 
-class TerminalView(BaseModel):
-    running: bool
-    exit_code: int | None = Field(None, description="once the shell has ended")
-    start: int = Field(..., description="offset of the oldest output kept")
-    end: int = Field(..., description="offset after the newest output")
-
-
-class OutputView(BaseModel):
-    start: int = Field(..., description="where `data` begins: after `since` if output was dropped")
-    end: int = Field(..., description="ask with since=end for what comes next")
-    data: str
-    running: bool
-    exit_code: int | None = None
-
-
-def _view(terminal: Terminal) -> TerminalView:
-    return TerminalView(
-        running=terminal.running,
-        exit_code=terminal.exit_code,
-        start=terminal.read(0, 0).start,
-        end=terminal.end,
-    )
-
-
-def _found(engine: Engine, user_id: str, project_id: str) -> Terminal:
-    terminal = engine.terminal(user_id, project_id)
-    if terminal is None:
-        raise NotFound(NO_TERMINAL)
-    return terminal
-
-
 @router.post("")
 async def open_terminal(
     project_id: ProjectId, user: CurrentUser, engine: Engine, size: Size | None = None
 ) -> TerminalView:
     """The project's terminal: the one running, or a new shell (in the user's sandbox)."""
     size = size or Size()
-    terminal = await engine.open_terminal(user, project_id, size.cols, size.rows)
-    return _view(terminal)
+    return await engine.open_terminal(user, project_id, size.cols, size.rows)
 
 
 @router.get("/output")
@@ -86,33 +51,22 @@ async def output(
     since: Annotated[int, Query(ge=0, le=2**53)] = 0,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S)] = 0.0,
     limit: Annotated[int, Query(ge=1, le=MAX_READ_CHARS)] = MAX_READ_CHARS,
-) -> OutputView:
+) -> TerminalOutput:
     """Output after offset `since`, waiting up to `wait` seconds when there is none yet."""
-    terminal = _found(engine, user, project_id)
-    if wait and terminal.end <= since:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(terminal.wait(since), wait)
-    piece = terminal.read(since, limit)
-    return OutputView(
-        start=piece.start,
-        end=piece.end,
-        data=piece.data,
-        running=terminal.running,
-        exit_code=piece.exit_code,
-    )
+    return await engine.terminal_output(user, project_id, since, limit, wait)
 
 
 @router.post("/input", status_code=204)
 async def send_keys(
     project_id: ProjectId, body: Keys, user: CurrentUser, engine: Engine
 ) -> Response:
-    _found(engine, user, project_id).write(body.data)
+    await engine.terminal_input(user, project_id, body.data)
     return Response(status_code=204)
 
 
 @router.post("/resize", status_code=204)
 async def resize(project_id: ProjectId, body: Size, user: CurrentUser, engine: Engine) -> Response:
-    _found(engine, user, project_id).resize(body.cols, body.rows)
+    await engine.terminal_resize(user, project_id, body.cols, body.rows)
     return Response(status_code=204)
 
 

@@ -9,17 +9,18 @@ second tab, does the same and so shows the scrollback. Keys and sizes come back 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
 import reflex as rx
 
+from app.agent.engine import NO_TERMINAL
+from app.agent.schemas import TerminalOutput
+from app.errors import NotFound
 from app.services import services
 from app.ui.errors import Shown, ui_text
 from app.ui.state.base import BaseState, connected
 from app.ui.state.chat import ChatState
-from app.workspace.terminal import Output, Terminal
 
 PIECE_CHARS = 8192  # output characters per message at most,
 PIECE_BYTES = 24_000  # and what they take once encoded (escapes grow 6-fold in JSON)
@@ -27,11 +28,13 @@ WAIT_S = 5.0  # how often a quiet follower looks whether its page is still there
 NO_SESSION = "Open a session first: the terminal opens in its project."
 
 
-def _piece(terminal: Terminal, since: int) -> Output:
-    """The next piece of output after `since`, small enough for one socket message."""
-    piece = terminal.read(since, PIECE_CHARS)
+async def _piece(user_id: str, project_id: str, since: int) -> TerminalOutput:
+    """The next piece of output after `since` (waiting a little for one), small enough for
+    one socket message. NotFound once the terminal is closed."""
+    engine = services().engine
+    piece = await engine.terminal_output(user_id, project_id, since, PIECE_CHARS, WAIT_S)
     while len(piece.data) > 1 and len(json.dumps(piece.data)) > PIECE_BYTES:
-        piece = terminal.read(since, len(piece.data) // 2)
+        piece = await engine.terminal_output(user_id, project_id, since, len(piece.data) // 2, 0)
     return piece
 
 
@@ -77,7 +80,7 @@ class TerminalState(BaseState):
         async with self:
             self._gen += 1
             self.project_id, self._sent, self.error = project_id, 0, ""
-            self.ended = "" if terminal.running else _ended(terminal)
+            self.ended = "" if terminal.running else _ended(terminal.exit_code)
             self.output = {"gen": self._gen, "start": 0, "end": 0, "data": ""}
             if self._following:
                 return  # the running follower sends from 0 again
@@ -90,19 +93,18 @@ class TerminalState(BaseState):
                 self._following = False
 
     async def _follow(self, user_id: str, project_id: str, token: str) -> None:
-        engine = services().engine
         while connected(token):
             async with self:
                 if not self.showing or self.project_id != project_id or self._user_id != user_id:
                     return
                 since, gen = self._sent, self._gen
-            terminal = engine.terminal(user_id, project_id)
-            if terminal is None:  # closed (here, in another tab, by a workspace restart)
+            try:
+                piece = await _piece(user_id, project_id, since)
+            except NotFound:  # closed (here, in another tab, by a workspace restart)
                 async with self:
                     if self.project_id == project_id and self._gen == gen:
                         self.ended = "The terminal was closed."
                 return
-            piece = _piece(terminal, since)
             if piece.end > since or piece.start > since:
                 async with self:
                     if (self._sent, self._gen) == (since, gen):  # not started over meanwhile
@@ -114,14 +116,10 @@ class TerminalState(BaseState):
                         }
                         self._sent = piece.end
                 continue
-            if not terminal.running:
+            if not piece.running:
                 async with self:
-                    self.ended = _ended(terminal)
+                    self.ended = _ended(piece.exit_code)
                 return
-            try:
-                await asyncio.wait_for(terminal.wait(since), WAIT_S)
-            except TimeoutError:
-                continue
 
     @rx.event
     def missing(self, offset: int) -> None:
@@ -130,24 +128,24 @@ class TerminalState(BaseState):
             self._sent = offset
 
     @rx.event
-    def keys(self, text: str) -> None:
-        terminal = self._terminal()
-        if terminal is None or not isinstance(text, str):
+    async def keys(self, text: str) -> None:
+        if not self._user_id or not self.project_id or not isinstance(text, str):
             return
         try:
-            terminal.write(text)
+            await services().engine.terminal_input(self.user_id, self.project_id, text)
         except Shown as error:
-            self.error = ui_text(error)
+            if getattr(error, "message", "") != NO_TERMINAL:  # closed: the follower says so
+                self.error = ui_text(error)
 
     @rx.event
-    def resized(self, cols: int, rows: int) -> None:
-        terminal = self._terminal()
-        if terminal is None:
+    async def resized(self, cols: int, rows: int) -> None:
+        if not self._user_id or not self.project_id:
             return
         try:
-            terminal.resize(cols, rows)
+            await services().engine.terminal_resize(self.user_id, self.project_id, cols, rows)
         except Shown as error:
-            self.error = ui_text(error)
+            if getattr(error, "message", "") != NO_TERMINAL:
+                self.error = ui_text(error)
 
     @rx.event(background=True)
     async def close_shell(self) -> None:
@@ -159,14 +157,8 @@ class TerminalState(BaseState):
         async with self:
             self.ended = "The terminal was closed."
 
-    def _terminal(self) -> Terminal | None:
-        if not self._user_id or not self.project_id:
-            return None
-        return services().engine.terminal(self.user_id, self.project_id)
 
-
-def _ended(terminal: Terminal) -> str:
-    code = terminal.exit_code
+def _ended(code: int | None) -> str:
     if code is None:
         return ""
     if code < 0:
