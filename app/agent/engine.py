@@ -669,6 +669,8 @@ class AgentEngine:
         if wait and terminal.end <= since:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(terminal.wait(since), wait)
+            if self.terminals.find(user_id, project_id) is not terminal:
+                raise NotFound(NO_TERMINAL)  # closed meanwhile (not a shell that exited)
         piece = terminal.read(since, limit)
         return TerminalOutput(
             start=piece.start,
