@@ -53,8 +53,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             }
             # Build folders of this run's own: the proxy's address is built into the pages.
             with (
-                start_app(data, name=f"cluster-a-{run}", env=env) as a,
-                start_app(data, name=f"cluster-b-{run}", env=env) as b,
+                # With Redis, Reflex runs a worker process per core and a half; fewer here
+                # (B's two are two instances of the cluster themselves).
+                start_app(data, name=f"cluster-a-{run}", env={**env, "GRANIAN_WORKERS": "1"}) as a,
+                start_app(data, name=f"cluster-b-{run}", env={**env, "GRANIAN_WORKERS": "2"}) as b,
             ):
                 proxy.route([_address(a.url), _address(b.url)])
                 yield Cluster(url, proxy, a, b)
