@@ -341,7 +341,7 @@ def measure_latency(
         page.evaluate("window.__bench.reset()")
         clock.reset()
         turn_s = run_turn(page, "bench latency", args.tokens, 120)
-        page.wait_for_function(f"window.__bench.max >= {args.tokens}")
+        page.evaluate(UNTIL_SEEN, args.tokens)  # what never shows is counted as missing
         follower.join(30)
         if follower.error:
             raise RuntimeError(f"following the session's events failed: {follower.error!r}")
@@ -374,6 +374,20 @@ def measure_latency(
         "dom_minus_model_ms": percentiles([dom[k] - model[k] for k in both]),
         "dom_minus_engine_ms": percentiles([dom[k] - engine[k] for k in both]),
     }
+
+
+# The page's CSP forbids eval, so no page.wait_for_function: a promise that polls, and gives
+# up after 30 s (the words the page never showed are then reported missing).
+UNTIL_SEEN = """
+(n) => new Promise((resolve) => {
+  const started = performance.now();
+  const look = () => {
+    if (window.__bench.max >= n || performance.now() - started > 30000) resolve();
+    else setTimeout(look, 10);
+  };
+  look();
+})
+"""
 
 
 @dataclass
