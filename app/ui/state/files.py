@@ -241,7 +241,9 @@ class FilesState(BaseState):
                     elif place is None:
                         self._forget()
                     else:
-                        if known != self.project_id:
+                        if self.project_id and known != self.project_id:
+                            # Another project's tree was shown. (The first listing keeps
+                            # what the user started meanwhile, such as a new folder's name.)
                             self._forget()
                         self._session_id, self.project_id = session_id, known
                         self.project_name = place.project_name
