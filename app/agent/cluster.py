@@ -35,6 +35,7 @@ from app import errors
 from app.agent.engine import AgentEngine
 from app.agent.events import Event
 from app.agent.journal import Follower
+from app.agent.schemas import ResumeInfo
 from app.agent.stream import QUICK_SHARE
 from app.errors import AgentFailed, AppError
 
@@ -170,9 +171,7 @@ class Cluster:
             await asyncio.to_thread(engine.store.mark_lost_approvals, session_id)
             engine.journal.emit(session_id, "error", {"kind": "agent_failed", "message": GONE})
             engine.journal.emit(session_id, "turn_end", {"status": "interrupted"})
-            engine.journal.emit(
-                session_id, "status", {"status": "interrupted", "live": False, "error": GONE}
-            )
+            engine.journal.tell_status(session_id, "interrupted", live=False, error=GONE)
 
     async def _watching(self) -> None:
         """Users whose home is gone are taken over here, so readers elsewhere hear of it
@@ -375,7 +374,7 @@ class ClusteredEngine(AgentEngine):
         home = await self.cluster.home_of(user_id)
         if home == self.cluster.id:
             return await super().follow(user_id, session_id, after, until_turn_end=until_turn_end)
-        info = await self.resume_info(user_id, session_id)
+        info: ResumeInfo = await self.cluster.call(home, "resume_info", (user_id, session_id), {})
         return Follower.of(
             self.cluster.stream(session_id, info.last_seq),
             after,

@@ -414,7 +414,7 @@ class AgentEngine:
         return ResumeInfo(
             resume_point=self.resume_point(session_id),
             last_seq=self.last_seq(session_id),
-            busy=self.is_busy(session_id),
+            busy=turn is not None,
             replay_since=(_utc(turn.started_at) if turn is not None else utcnow()).isoformat(),
         )
 

@@ -46,6 +46,12 @@ class Journal:
     ) -> None:
         """Write the session's status and tell its readers, in that order."""
         await asyncio.to_thread(self.store.update_session, session_id, status=status, error=error)
+        self.tell_status(session_id, status, live=live, error=error)
+
+    def tell_status(
+        self, session_id: str, status: str, *, live: bool, error: str | None = None
+    ) -> None:
+        """Tell the session's readers its status (already written)."""
         data: dict[str, Any] = {"status": status, "live": live}
         if error:
             data["error"] = error

@@ -25,6 +25,15 @@ def sign_up(page: Page, email: str, password: str = "correct horse battery") -> 
     expect(page.locator("#prompt")).to_be_visible(timeout=20_000)
 
 
+def sign_in(page: Page, email: str, password: str = "correct horse battery") -> None:
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r".*/login$"))
+    page.locator("#email").fill(email)
+    page.locator("#password").fill(password)
+    page.locator("#sign-in").click()
+    expect(page.locator("#prompt")).to_be_visible(timeout=20_000)
+
+
 def send(page: Page, text: str) -> None:
     page.locator("#prompt").fill(text)
     page.locator("#prompt").press("Enter")

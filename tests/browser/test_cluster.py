@@ -6,7 +6,6 @@ its state, and goes on."""
 
 from __future__ import annotations
 
-import re
 import secrets
 import shutil
 import time
@@ -19,7 +18,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from app.devtools.proxy import ThreadedProxy
 from tests.browser.conftest import ARTIFACTS, RunningApp, start_app
-from tests.browser.test_chat import send, sign_up
+from tests.browser.test_chat import send, sign_in, sign_up
 from tests.cluster.test_two_instances import REDIS_URL
 from tests.conftest import fresh_postgres_database
 
@@ -78,15 +77,6 @@ def open_on(browser: Browser, cluster: Cluster, index: int) -> Page:
     context = browser.new_context(base_url=cluster.url, viewport={"width": 1280, "height": 800})
     context.set_default_timeout(20_000)
     return context.new_page()
-
-
-def sign_in(page: Page, email: str, password: str = "correct horse battery") -> None:
-    page.goto("/")
-    expect(page).to_have_url(re.compile(r".*/login$"))
-    page.locator("#email").fill(email)
-    page.locator("#password").fill(password)
-    page.locator("#sign-in").click()
-    expect(page.locator("#prompt")).to_be_visible(timeout=20_000)
 
 
 def test_pages_on_either_instance_share_the_users_agent(browser: Browser, cluster: Cluster) -> None:

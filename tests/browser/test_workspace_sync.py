@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.browser.conftest import RunningApp, open_page, start_app
-from tests.browser.test_chat import send, sign_up
+from tests.browser.test_chat import send, sign_in, sign_up
 from tests.s3 import ACCESS_KEY, SECRET_KEY, S3Server
 
 pytestmark = pytest.mark.browser
@@ -83,10 +83,7 @@ def test_back_up_on_one_machine_restore_on_another(browser: Browser, machine: Ma
         assert not (new.data_dir / "projects").exists()
         with open_page(browser, new) as page:
             page.add_init_script(WATCH_BANNERS)
-            page.goto("/login")
-            page.locator("#email").fill("mover@example.com")
-            page.locator("#password").fill(PASSWORD)
-            page.locator("#sign-in").click()
+            sign_in(page, "mover@example.com", PASSWORD)
             # The session, opened on the new machine, shows what was said on the old one.
             expect(page.locator(".msg-user").first).to_have_text("echo remember the word heron")
             send(page, "echo and here too")
