@@ -292,8 +292,13 @@ def test_download_receives_small_pieces_and_saves_the_file(
     page.locator("#close-file").click()
 
     # A file deleted before the click, and one over the limit, are refused with a message.
-    (folder / "gone-download.bin").unlink()
+    # (A refresh restarts the tab's quiet period: the listing holds still while the menu is
+    # open, as it does for a user who just refreshed. The new file shows the refresh landed.)
+    (folder / "late-download.txt").write_text("listed by the refresh")
+    page.locator("#files-refresh").click()
+    expect(row(page, "late-download.txt")).to_be_visible()
     row(page, "gone-download.bin").locator(".file-menu").click()
+    (folder / "gone-download.bin").unlink()
     page.locator(".file-download").click()
     expect(page.locator("#files-error")).to_contain_text(
         "outgoing/gone-download.bin was not downloaded: No such file or folder."

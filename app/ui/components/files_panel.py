@@ -239,6 +239,9 @@ def _row(row: Row) -> rx.Component:
         _hover={"background": rx.color("accent", 3)},
         class_name="file-row",
         custom_attrs={"data-path": row.path},
+        # Keyed by path, not by place: when a listing changes under an open menu (the agent
+        # deleted a file above it), the menu closes instead of acting on another file.
+        key=row.path,
     )
 
 

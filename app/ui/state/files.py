@@ -312,7 +312,6 @@ class FilesState(BaseState):
     async def toggle_folder(self, path: str) -> None:
         """A click on a folder: open it (listing it, one level) or close it."""
         async with self:
-            self.folder = path
             if path in self._open_folders:
                 self._open_folders = [f for f in self._open_folders if f != path]
                 self._show_rows()
@@ -338,10 +337,13 @@ class FilesState(BaseState):
     @rx.event
     def click(self, path: str, kind: str) -> Any:
         """A click on a row: a folder opens or closes, a file opens in the editor; a link
-        is never entered."""
+        is never entered. The chosen folder changes here, at once, so an upload or a new
+        file started right after the click goes where the user clicked."""
         if kind == "folder":
+            self.folder = path
             return FilesState.toggle_folder(path)  # type: ignore[misc]
         if kind == "file":
+            self.folder = path.rpartition("/")[0]
             return FilesState.open_file(path)  # type: ignore[misc]
         return None
 
@@ -363,8 +365,13 @@ class FilesState(BaseState):
     def set_new_name(self, value: str) -> None:
         self.new_name = value
 
+    @rx.event
+    def create(self, _form: dict[str, Any]) -> Any:
+        """Runs after the name's keystrokes (app/ui/state/__init__.py)."""
+        return FilesState.make_entry
+
     @rx.event(background=True)
-    async def create(self, _form: dict[str, Any]) -> None:
+    async def make_entry(self) -> None:
         """A new empty file or folder, in the chosen folder."""
         async with self:
             name, kind = self.new_name.strip().strip("/"), self.creating
@@ -411,8 +418,13 @@ class FilesState(BaseState):
     def set_rename_text(self, value: str) -> None:
         self.rename_text = value
 
+    @rx.event
+    def finish_rename(self, _form: dict[str, Any]) -> Any:
+        """Runs after the new name's keystrokes (app/ui/state/__init__.py)."""
+        return FilesState.rename
+
     @rx.event(background=True)
-    async def finish_rename(self, _form: dict[str, Any]) -> None:
+    async def rename(self) -> None:
         """Rename (or move: the new path may name another folder) the file or folder."""
         async with self:
             path, to = self.renaming, self.rename_text.strip().strip("/")
@@ -701,7 +713,6 @@ class FilesState(BaseState):
         """A click on a file: its text in the editor, or why it cannot be edited."""
         async with self:
             user_id, project_id = self.user_id, self.project_id
-            self.folder = path.rpartition("/")[0]
             self.notice = ""
         if is_image(path):
             await self._show_image(user_id, project_id, path)
@@ -759,15 +770,17 @@ class FilesState(BaseState):
     def close_editor(self) -> None:
         self.editor_open = False
 
-    @rx.event(background=True)
-    async def save(self) -> None:
-        await self._save(force=False)
+    @rx.event
+    def save(self) -> Any:
+        """Runs after the edits (app/ui/state/__init__.py)."""
+        return FilesState.write_edits(False)  # type: ignore[misc]
+
+    @rx.event
+    def save_anyway(self) -> Any:
+        return FilesState.write_edits(True)  # type: ignore[misc]
 
     @rx.event(background=True)
-    async def save_anyway(self) -> None:
-        await self._save(force=True)
-
-    async def _save(self, *, force: bool) -> None:
+    async def write_edits(self, force: bool) -> None:
         """Write the editor's text over the version it opened (or anyway, when forced)."""
         async with self:
             if self.saving or not self.edit_path:

@@ -23,14 +23,17 @@ def progress(chat: ChatState) -> tuple[str, str, int]:
 
 
 async def follow_turns(panel: Any, refresh: Callable[[], Awaitable[None]]) -> None:
-    """The watch loop of a panel state (with `showing`, `_watching` and the user): call it
-    from the panel's background `watch` event."""
+    """The watch loop of a panel state (with `showing`, `_watching`, `_asked` that every
+    refresh bumps, and the user): call it from the panel's background `watch` event. Any
+    refresh (the user's button, an action's own) restarts the quiet period, so a listing
+    never changes under the user's hand moments after they asked for it."""
     async with panel:
         if panel._watching or not panel._user_id:
             return
         panel._watching = True
         user_id, token = panel.user_id, panel.router.session.client_token
         seen = progress(await panel.get_state(ChatState))
+        asked = panel._asked
     asked_at = time.monotonic()
     try:
         while connected(token):
@@ -39,6 +42,8 @@ async def follow_turns(panel: Any, refresh: Callable[[], Awaitable[None]]) -> No
                 if not panel.showing or panel._user_id != user_id:
                     return
                 now = progress(await panel.get_state(ChatState))
+                if panel._asked != asked:
+                    asked, asked_at = panel._asked, time.monotonic()
             # A whole turn can pass between two ticks: its events moved the session on.
             turn_ended = now != seen and now[1] in SETTLED
             if now[0] != seen[0] or turn_ended or time.monotonic() - asked_at > QUIET_REFRESH_S:

@@ -286,8 +286,13 @@ class GitState(BaseState):
         others = [p for p in self.unchecked if p != path]
         self.unchecked = others if checked else [*others, path]
 
+    @rx.event
+    def commit(self) -> Any:
+        """Runs after the message's keystrokes (app/ui/state/__init__.py)."""
+        return GitState.make_commit
+
     @rx.event(background=True)
-    async def commit(self) -> Any:
+    async def make_commit(self) -> Any:
         """Commit the checked files (every change when none is unchecked, as "Commit all"
         says), as the user; the new commit's sha is shown."""
         async with self:
@@ -323,14 +328,16 @@ class GitState(BaseState):
     async def switch_branch(self, name: str) -> None:
         await self._switch(name, create=False)
 
-    @rx.event(background=True)
-    async def create_branch(self, _form: dict[str, Any]) -> None:
+    @rx.event
+    def create_branch(self, _form: dict[str, Any]) -> Any:
         """A new branch from the current one, checked out; the changes come along (the
-        form's input is the state's `new_branch`)."""
-        async with self:
-            name = self.new_branch.strip()
-        if name:
-            await self._switch(name, create=True)
+        form's input is the state's `new_branch`, read here: app/ui/state/__init__.py)."""
+        name = self.new_branch.strip()
+        return GitState.make_branch(name) if name else None  # type: ignore[misc]
+
+    @rx.event(background=True)
+    async def make_branch(self, name: str) -> None:
+        await self._switch(name, create=True)
 
     async def _switch(self, name: str, *, create: bool) -> None:
         async with self:
@@ -437,8 +444,13 @@ class GitState(BaseState):
     def set_pr_base(self, value: str) -> None:
         self.pr_base = value
 
+    @rx.event
+    def open_pull_request(self) -> Any:
+        """Runs after the title's keystrokes (app/ui/state/__init__.py)."""
+        return GitState.send_pull_request
+
     @rx.event(background=True)
-    async def open_pull_request(self) -> None:
+    async def send_pull_request(self) -> None:
         """From the current branch into the base; GitHub's link, or its refusal in words."""
         async with self:
             if self.opening_pr or not self.project_id:

@@ -355,8 +355,13 @@ class GitHubState(BaseState):
 
     # --- cloning ------------------------------------------------------------------------
 
+    @rx.event
+    def clone(self) -> Any:
+        """Runs after the names' keystrokes (app/ui/state/__init__.py)."""
+        return GitHubState.start_clone
+
     @rx.event(background=True)
-    async def clone(self) -> AsyncIterator[Any]:
+    async def start_clone(self) -> AsyncIterator[Any]:
         """Clone the chosen repository into a new project, showing git's progress as it
         comes, then open that project (a new session in it)."""
         from app.ui.state.sessions import SessionsState
