@@ -30,6 +30,12 @@ def text_block(text: str, parent: str | None = None) -> Block:
     return {"kind": "assistant", "text": text, "parent": parent or ""}
 
 
+def kept_block(stream_key: str) -> Block:
+    """An answer whose text the page holds already, recorded as it streamed (see
+    app/ui/state/stream.py): the block names that record instead of carrying the text."""
+    return {"kind": "assistant", "text": "", "parent": "", "kept": stream_key}
+
+
 def tool_block(
     tool_id: str, name: str, tool_input: dict[str, Any], parent: str | None = None, root: str = ""
 ) -> Block:
@@ -167,6 +173,8 @@ def apply(blocks: list[Block], event: dict[str, Any], root: str = "") -> None:
     kind = event.get("type")
     if kind == "user_message":
         blocks.append(user_block(event["text"]))
+    elif kind == "text" and event.get("kept"):
+        blocks.append(kept_block(event["kept"]))
     elif kind == "text" and event["text"].strip():
         blocks.append(text_block(event["text"], event.get("parent_tool_use_id")))
     elif kind == "thinking":

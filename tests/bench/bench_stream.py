@@ -437,10 +437,12 @@ def measure_bytes(browser: Browser, app: App, args: argparse.Namespace) -> dict[
         turn_s = run_turn(page, "bench bytes", args.bytes_tokens, 120)
         page.evaluate("0")  # a round trip, so frame events sent before it have been handled
         counter.on = False
+        shown = page.locator(".msg-assistant").last.inner_text()
     finally:
         context.close()
 
-    text_chars = len(" ".join(f"w{k}" for k in range(1, args.bytes_tokens + 1)))
+    answer = " ".join(f"w{k}" for k in range(1, args.bytes_tokens + 1))
+    text_chars = len(answer)
     received = sum(counter.received)
     return {
         "tokens": args.bytes_tokens,
@@ -453,6 +455,7 @@ def measure_bytes(browser: Browser, app: App, args: argparse.Namespace) -> dict[
         "sent_frames": len(counter.sent),
         "text_chars": text_chars,
         "ratio": round(received / text_chars, 2),
+        "answer_shown_whole": " ".join(shown.split()) == answer,  # fewer bytes, nothing lost
         "websocket_extensions": (
             None if counter.extensions is None else sorted(e for e in counter.extensions if e)
         ),
@@ -485,7 +488,7 @@ def report(latency: dict[str, Any], sockets: dict[str, Any], timing: dict[str, f
     )
     print(row("dom - engine (UI overhead)", overhead, target))
     print()
-    ok_bytes = sockets["ratio"] <= TARGETS["bytes_ratio"]
+    ok_bytes = sockets["ratio"] <= TARGETS["bytes_ratio"] and sockets["answer_shown_whole"]
     print(
         f"Bytes on /_event: {sockets['tokens']} tokens {sockets['delay_ms']} ms apart "
         f"(turn {sockets['turn_s']} s)"
@@ -499,6 +502,8 @@ def report(latency: dict[str, Any], sockets: dict[str, Any], timing: dict[str, f
         f"  answer text {sockets['text_chars']:,} chars; ratio {sockets['ratio']}x   "
         f"target <= {TARGETS['bytes_ratio']:.0f}x ({'met' if ok_bytes else 'MISSED'})"
     )
+    whole = "yes" if sockets["answer_shown_whole"] else "NO: the bytes saved lost text"
+    print(f"  the page shows the whole answer: {whole}")
     extensions = sockets["websocket_extensions"]
     ext = "handshake not seen" if extensions is None else ", ".join(extensions) or "none"
     print(f"  (payload sizes before websocket compression; negotiated extensions: {ext})")

@@ -52,6 +52,35 @@ def test_reload_mid_stream_continues_without_duplicates(page: Page) -> None:
     page.screenshot(path=str(ARTIFACTS / "after-reload.png"), full_page=True)
 
 
+def test_a_streamed_answer_crosses_the_socket_once(page: Page) -> None:
+    """The finished answer names the stream the page recorded instead of carrying the text
+    again; the page shows it whole, also after the next answer streams and after a reload."""
+    frames: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(str(f))))
+    sign_up(page, "once@example.com")
+    page.locator("#new-session").click()
+    send(page, "quick story")  # 2,000 words
+    expect(page.locator(".msg-assistant").last).to_contain_text("w2000", timeout=30_000)
+    assert words_shown(page) == list(range(1, 2001)), "every word once, in order"
+    received = "".join(frames)
+    for word in ("w1 ", "w999 ", "w1999 "):
+        assert received.count(word) == 1, f"{word!r} crossed the socket more than once"
+    text_chars = len(" ".join(f"w{k}" for k in range(1, 2001)))
+    assert sum(len(f.encode()) for f in frames) < 2 * text_chars + 20_000
+
+    # The next answer streams into the same slots: the first still shows whole.
+    send(page, "echo and another")
+    expect(page.locator(".msg-assistant").last).to_have_text("You said: and another")
+    expect(page.locator(".msg-assistant")).to_have_count(2)
+    assert words_shown(page) == list(range(1, 2001))
+
+    # A reloaded page holds no copy: it gets the history's text.
+    page.reload()
+    expect(page.locator(".msg-assistant")).to_have_count(2)
+    expect(page.locator(".msg-assistant").first).to_contain_text("w2000")
+    assert words_shown(page) == list(range(1, 2001))
+
+
 def test_open_an_old_session_shows_its_history(page: Page) -> None:
     sign_up(page, "historian@example.com")
     page.locator("#new-session").click()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+from app.ui import blocks as view
 from app.ui.state import stream, turns
 from app.ui.state.stream import NEW_SLOTS, OLD_SLOTS
 from app.ui.state.turns import PAGE_SLOTS, TURN_SLOTS
@@ -46,6 +47,44 @@ def test_an_update_sets_one_slot_until_the_row_is_full() -> None:
         assert state.dirty == {f"n{i}"}
     stream.clear(state)
     assert stream.text(state) == "" and state.active is False
+
+
+def test_a_finished_block_the_page_watched_is_not_sent_again() -> None:
+    state = stream_state()
+    for piece in ("Hello ", "there, ", "world."):
+        stream.append(state, piece)
+    first = state.key
+    state.dirty = set()
+    assert stream.finish(state, "Hello there, world.") == first
+    assert state.dirty == {"active"}, "the block's text stays in its slots, unsent"
+    stream.abandon(state)  # the turn ends: a finished block stays kept
+    assert stream.text(state) == "Hello there, world." and state.key == first
+
+    # The next block empties what the last one left, under a new key, in its first update.
+    state.dirty = set()
+    stream.append(state, "Next")
+    assert state.key not in ("", first)
+    assert stream.text(state) == "Next"
+    assert state.dirty == {"n0", "n1", "n2", "key", "active"}
+
+
+def test_a_block_the_page_did_not_watch_whole_carries_its_text() -> None:
+    state = stream_state()
+    stream.append(state, "the end of it")  # the page came in midway
+    assert stream.finish(state, "the start and the end of it") == ""
+    assert stream.text(state) == "" and state.key == "" and state.active is False
+    blocks: list[dict[str, str]] = []
+    view.apply(blocks, {"type": "text", "text": "said in full", "kept": ""})
+    view.apply(blocks, {"type": "text", "text": "said before", "kept": "k1"})
+    assert [b["text"] for b in blocks] == ["said in full", ""]
+    assert blocks[1]["kept"] == "k1" and "kept" not in blocks[0]
+
+
+def test_a_stopped_turn_drops_the_block_still_streaming() -> None:
+    state = stream_state()
+    stream.append(state, "half a thou")
+    stream.abandon(state)
+    assert stream.text(state) == "" and state.key == "" and state.active is False
 
 
 def turns_state() -> Recorder:

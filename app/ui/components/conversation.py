@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import reflex as rx
 
-from app.ui.components.markdown import safe_markdown
+from app.ui.components.streamed import answer_markdown, streaming_view
 from app.ui.components.turn_menu import rewind_dialog, turn_menu
 from app.ui.state.chat import ChatState
-from app.ui.state.stream import streaming_view
 from app.ui.state.turns import turns_view
 
 MONO = {"font_family": "var(--code-font-family, monospace)", "font_size": "0.8em"}
@@ -27,7 +26,7 @@ def _user(block: rx.Var) -> rx.Component:
 
 
 def _assistant(block: rx.Var) -> rx.Component:
-    return rx.box(safe_markdown(block["text"]), class_name="msg msg-assistant", width="100%")
+    return rx.box(answer_markdown(block), class_name="msg msg-assistant", width="100%")
 
 
 def _output(block: rx.Var) -> rx.Component:

@@ -538,7 +538,9 @@ class ChatState(BaseState):
                 self.cost = f"${self._cost_usd:.4f}"
             elif event.type in view.BLOCK_EVENTS:
                 if event.type == "text" and not data.get("parent_tool_use_id"):
-                    stream.clear(streaming)
+                    kept = stream.finish(streaming, data["text"])
+                    if kept and data["text"].strip():
+                        data = {**data, "kept": kept}  # the page has the text
                 turns.apply(conversation, data, self._root)
                 if event.type == "tool_use" and data["name"] == "TodoWrite":
                     self.todos = view.todo_items(data["input"])
@@ -558,7 +560,7 @@ class ChatState(BaseState):
         self.status = data["status"]
         self.live = bool(data.get("live", self.live))
         if self.status != "running":
-            stream.clear(streaming)
+            stream.abandon(streaming)
         return self.status in ("waiting", "failed", "idle")
 
 

@@ -3,14 +3,20 @@
 Reflex re-sends a changed var whole, so appending tokens to one string costs bytes quadratic
 in the answer's length. Here every batch of tokens goes into a fresh slot var and is never sent
 again; when the slots run out, they are folded into one slot of a second row (sent once more),
-and that row, when full, into `rest`. A 10,000-token answer thus costs about its own size on the
-socket (plus the finished block, sent once), instead of the square of it.
+and that row, when full, into `rest`.
+
+Nor is the finished block sent again: the page records what streamed under the stream's `key`
+(assets/streamed_text.jsx), and a finished block whose text is exactly that carries the key
+instead of its text (`finish`). Its slots stay as they are until the next block starts, so the
+page's record is whole. A 10,000-token answer thus costs about its own size on the socket,
+instead of twice it (or the square of it).
 
 The state is a direct child of the root state so the name in every delta stays short.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import reflex as rx
@@ -26,12 +32,13 @@ _SIZE = {_ROW_NEW: NEW_SLOTS, _ROW_OLD: OLD_SLOTS}
 def _slot_fields() -> dict[str, Any]:
     names = [f"{row}{i}" for row in (_ROW_OLD, _ROW_NEW) for i in range(_SIZE[row])]
     annotations: dict[str, Any] = dict.fromkeys(names, str)
-    annotations.update(rest=str, active=bool, _new=int, _old=int)
+    annotations.update(rest=str, active=bool, key=str, _new=int, _old=int)
     return {
         "__annotations__": annotations,
         **dict.fromkeys(names, ""),
         "rest": "",
         "active": False,
+        "key": "",  # the page records the streamed text under it
         "_new": 0,
         "_old": 0,
     }
@@ -42,9 +49,13 @@ def _slot(state: Any, row: str, index: int) -> str:
 
 
 def append(state: Any, text: str) -> None:
-    """Add a batch of streamed text: one new slot, folding full rows first."""
+    """Add a batch of streamed text: one new slot, folding full rows first. The first batch
+    of a block empties what the last block left and names the new stream."""
     if not text:
         return
+    if not state.active:
+        _empty(state)
+        state.key, state.active = uuid.uuid4().hex, True
     if state._new == NEW_SLOTS:
         if state._old == OLD_SLOTS:
             state.rest += "".join(_slot(state, _ROW_OLD, i) for i in range(OLD_SLOTS))
@@ -57,20 +68,40 @@ def append(state: Any, text: str) -> None:
         state._new = 0
     setattr(state, f"{_ROW_NEW}{state._new}", text)
     state._new += 1
-    if not state.active:
-        state.active = True
+
+
+def finish(state: Any, block_text: str) -> str:
+    """The streamed block is finished as `block_text`: its key when the page holds exactly
+    that text (the block need not carry it), else "" (the block carries its text)."""
+    if state.active and text(state) == block_text:
+        state.active = False  # the slots stay: the page's record is made from them
+        return str(state.key)
+    clear(state)
+    return ""
+
+
+def abandon(state: Any) -> None:
+    """The turn stopped: a block still streaming is dropped (a finished one stays kept)."""
+    if state.active:
+        clear(state)
 
 
 def clear(state: Any) -> None:
-    """The block is finished (or abandoned): empty only the slots that hold something."""
-    if not state.active:
-        return
+    """Another session shows (or none): nothing streamed is kept."""
+    _empty(state)
+    state.active = False
+    if state.key:
+        state.key = ""
+
+
+def _empty(state: Any) -> None:
+    """Empty only the slots that hold something."""
     for row, used in ((_ROW_NEW, state._new), (_ROW_OLD, state._old)):
         for i in range(used):
             setattr(state, f"{row}{i}", "")
     state._new = state._old = 0
-    state.rest = ""
-    state.active = False
+    if state.rest:
+        state.rest = ""
 
 
 def text(state: Any) -> str:
@@ -87,12 +118,8 @@ def _clear_row(state: Any, row: str) -> None:
 StreamState: Any = type("StreamState", (rx.State,), {"__module__": __name__, **_slot_fields()})
 
 
-def streaming_view(**props: Any) -> rx.Component:
-    """The streamed text, oldest slot first, as plain text until the block is finished."""
-    parts = [StreamState.rest] + [
+def slot_vars() -> list[Any]:
+    """The state's text vars, oldest first (their concatenation is the streamed text)."""
+    return [StreamState.rest] + [
         getattr(StreamState, f"{row}{i}") for row in (_ROW_OLD, _ROW_NEW) for i in range(_SIZE[row])
     ]
-    return rx.cond(
-        StreamState.active,
-        rx.box(*[rx.el.span(part) for part in parts], white_space="pre-wrap", **props),
-    )
