@@ -87,6 +87,7 @@ def _form() -> rx.Component:
                 placeholder="none",
                 inputmode="decimal",
                 id="budget-amount",
+                name="amount",
                 width="100%",
             ),
             rx.cond(

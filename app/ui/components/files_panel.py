@@ -108,6 +108,7 @@ def _create_form() -> rx.Component:
                         size="1",
                         flex="1",
                         id="new-name",
+                        name="name",
                     ),
                     rx.button("Make", size="1", type="submit", id="create-entry"),
                     rx.icon_button(
