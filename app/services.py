@@ -68,6 +68,8 @@ async def start_services(settings: Settings | None = None) -> Services:
             allowlist=settings.allowed_hosts,
             readonly_paths=settings.readonly_paths,
             niceness=settings.agent_niceness,
+            memory_mb=settings.agent_memory_mb,
+            max_processes=settings.agent_max_processes,
         ),
         store=store,
         upstream=Upstream.from_env(model_env),

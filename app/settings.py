@@ -96,6 +96,8 @@ class Settings:
     sandbox: bool = True
     sandbox_uid_base: int = 200_000
     agent_niceness: int = 10  # agents (and terminals) yield the CPU to the app's own work
+    agent_memory_mb: int = 4096  # what a user's agents may hold together (0: no limit)
+    agent_max_processes: int = 1024  # how many tasks a user's agents may run (0: no limit)
     allowed_hosts: tuple[Entry, ...] = field(default_factory=lambda: parse_allowlist("default"))
     readonly_paths: tuple[Path, ...] = ()
     github_url: str = "https://github.com"
@@ -190,6 +192,10 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     sandbox = parse("AGENT_SANDBOX", "on", _choice("on", "off"), "on or off") == "on"
     uid_base = parse("AGENT_UID_BASE", 200_000, _uid_base, "a whole number from 1000 to 4000000000")
     niceness = parse("AGENT_NICENESS", 10, _niceness, "a whole number from 0 to 19")
+    memory_mb = parse("AGENT_MEMORY_MB", 4096, _limit(256), "0 (no limit) or a whole number >= 256")
+    max_processes = parse(
+        "AGENT_MAX_PROCESSES", 1024, _limit(64), "0 (no limit) or a whole number >= 64"
+    )
     try:
         allowed_hosts = parse_allowlist(environ.get("AGENT_ALLOWED_HOSTS", "default"))
     except ValueError as error:
@@ -280,6 +286,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         sandbox=sandbox,
         sandbox_uid_base=uid_base,
         agent_niceness=niceness,
+        agent_memory_mb=memory_mb,
+        agent_max_processes=max_processes,
         allowed_hosts=allowed_hosts,
         readonly_paths=readonly_paths,
         github_url=github_url,
@@ -357,6 +365,18 @@ def _niceness(raw: str) -> int:
     if not 0 <= value <= 19:
         raise ValueError(raw)
     return value
+
+
+def _limit(minimum: int) -> Callable[[str], int]:
+    """0 (no limit), or at least `minimum`: below it an agent could not even start."""
+
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if value != 0 and value < minimum:
+            raise ValueError(raw)
+        return value
+
+    return parse
 
 
 def _positive_float(raw: str) -> float:

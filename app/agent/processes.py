@@ -342,13 +342,19 @@ class AgentPool:
             live.session_id,
             detail.splitlines()[0] if detail else "",
         )
+        why = f"The agent process failed: {detail}."
+        if "137" in detail and await self.sandbox.went_over_memory(live.user_id):
+            limit = self.sandbox.config.memory_mb
+            why = (
+                f"The agent was stopped: your agents together went over their memory limit "
+                f"({limit:,} MB, AGENT_MEMORY_MB)."
+            )
         self.journal.emit(
             live.session_id,
             "error",
             {
                 "kind": "agent_failed",
-                "message": f"The agent process failed: {detail}. "
-                "Send a message to resume the conversation.",
+                "message": f"{why} Send a message to resume the conversation.",
             },
         )
         if live.turn is not None:

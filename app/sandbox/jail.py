@@ -85,7 +85,7 @@ class Jail:
     readonly_paths: Sequence[Path] = ()
     plugins: Sequence[Path] = ()  # plugin folders, bound read-only at PLUGINS_INSIDE/<n>
     niceness: int = 0  # the CPU niceness the whole jail runs at (AGENT_NICENESS)
-    cpu_procs: Path | None = None  # the CPU group it runs in (app/sandbox/cpu.py), if any
+    groups: tuple[Path, ...] = ()  # the control groups it runs in (app/sandbox/cgroups.py)
     bwrap: str = BWRAP
     # The agent gets a session of its own, without a controlling terminal it could push
     # input into. A terminal's shell keeps the pseudo-terminal the app made for it alone
@@ -121,7 +121,7 @@ def write_launcher(jail: Jail, program: Sequence[str] = (CLI_INSIDE,)) -> Path:
     command = [*_drop_privileges(jail), "/bin/bash", "-c", ENTRY, "agent-entry", *program]
     prefix = [jail.bwrap, *bwrap_options(jail, uid, gid)]
     _write_script(
-        jail.script, jail.env, prefix, command, niceness=jail.niceness, cpu_procs=jail.cpu_procs
+        jail.script, jail.env, prefix, command, niceness=jail.niceness, groups=jail.groups
     )
     return jail.script
 
@@ -146,13 +146,13 @@ def write_unconfined_launcher(
     env: Mapping[str, str],
     *,
     niceness: int = 0,
-    cpu_procs: Path | None = None,
+    groups: tuple[Path, ...] = (),
 ) -> Path:
     """AGENT_SANDBOX=off: `program` (the CLI, a shell) with only the environment chosen for
     it, and no jail."""
     run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     script = run_dir / "launch"
-    _write_script(script, env, [], program, niceness=niceness, cpu_procs=cpu_procs)
+    _write_script(script, env, [], program, niceness=niceness, groups=groups)
     return script
 
 
@@ -263,21 +263,21 @@ def _write_script(
     command: Sequence[str],
     *,
     niceness: int = 0,
-    cpu_procs: Path | None = None,
+    groups: tuple[Path, ...] = (),
 ) -> None:
     """A bash script that runs prefix + command + the SDK's arguments, with exactly `env` plus
     the SDK's own variables (`env -i`: nothing else of the app's environment gets through).
     At `niceness` > 0 all of it runs at that CPU niceness, which the unprivileged agent cannot
-    lower again, and with `cpu_procs` in that CPU group (it refuses to start outside it):
-    under load the app's own work (API, streaming, pages) is served first."""
+    lower again, and in the user's control `groups` (it refuses to start outside them): under
+    load the app's own work (API, streaming, pages) is served first, and the user's memory and
+    process limits hold."""
     assignments = " ".join(shlex.quote(f"{k}={v}") for k, v in sorted(env.items()))
     argv = " ".join(shlex.quote(a) for a in [*prefix, *(["--"] if prefix else []), *command])
     nice = f"nice -n {int(niceness)} " if niceness else ""
     group = ""
-    if cpu_procs is not None:
-        procs = shlex.quote(str(cpu_procs))
-        refusal = f"echo 'cannot enter the CPU group '{procs} >&2; exit 1"
-        group = f"echo $$ > {procs} || {{ {refusal}; }}\n"
+    for procs in map(shlex.quote, map(str, groups)):
+        refusal = f"echo 'cannot enter the control group '{procs} >&2; exit 1"
+        group += f"echo $$ > {procs} || {{ {refusal}; }}\n"
     text = (
         "#!/bin/bash\n"
         "# Agent Web: starts one session's Claude Code CLI. Generated; do not edit.\n"

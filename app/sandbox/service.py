@@ -16,7 +16,7 @@ from pathlib import Path
 
 from app.db.store import Store
 from app.errors import AppError
-from app.sandbox.cpu import CpuGroups
+from app.sandbox.cgroups import AgentGroups, Limits
 from app.sandbox.environment import agent_env, bundled_cli, shell_env
 from app.sandbox.gateway import Gateway, UsageRecorder
 from app.sandbox.jail import (
@@ -61,6 +61,8 @@ class SandboxConfig:
     cli: Path = field(default_factory=bundled_cli)
     bwrap: str = BWRAP
     niceness: int = 10  # agents and terminals yield the CPU to the app (AGENT_NICENESS)
+    memory_mb: int = 4096  # a user's agents together, swap included (AGENT_MEMORY_MB)
+    max_processes: int = 1024  # a user's agents together, threads included (AGENT_MAX_PROCESSES)
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,8 @@ class Sandbox:
         # The plugin folders an agent of (user id, project folder) gets, read-only (the
         # skills and plugins enabled in the project: app/agent/extensions.py).
         self.plugins_for: Callable[[str, Path], Sequence[Path]] | None = None
-        self.cpu: CpuGroups | None = None  # the agents' CPU group, where one can be made
+        self.groups: AgentGroups | None = None  # the agents' control groups, where possible
+        self._oom_kills: dict[str, int] = {}  # user id -> the kernel's count, when last asked
         self._run_root: Path | None = None
 
     @property
@@ -116,22 +119,27 @@ class Sandbox:
                 logger.error("no agent can start: %s", self.problem)
         else:
             logger.warning(OFF_WARNING)
+        limits = Limits(self.config.niceness, self.config.memory_mb, self.config.max_processes)
         try:
-            self.cpu = await asyncio.to_thread(CpuGroups.open, self.config.niceness)
+            self.groups = await asyncio.to_thread(AgentGroups.open, limits)
         except OSError as error:
             logger.warning(
-                "agents run at niceness %d but in no CPU group of their own (%s): where the "
-                "kernel's autogroups are on, many agents can slow the app down",
+                "agents run at niceness %d but in no control group of their own (%s): where "
+                "the kernel's autogroups are on, many agents can slow the app down, and no "
+                "memory or process limit holds them",
                 self.config.niceness,
                 error,
             )
+            return
+        for controller, why in self.groups.missing.items():
+            logger.warning("agents' control groups without %s: %s", controller, why)
 
     async def stop(self) -> None:
         await self.gateway.close_all()
         if self._run_root is not None:
             shutil.rmtree(self._run_root, ignore_errors=True)
-        if self.cpu is not None:
-            await asyncio.to_thread(self.cpu.close)
+        if self.groups is not None:
+            await asyncio.to_thread(self.groups.close)
 
     def check(self) -> None:
         """SandboxUnavailable (with what to install) when no agent may start here."""
@@ -158,7 +166,7 @@ class Sandbox:
         run_dir.mkdir(mode=0o700, exist_ok=True)
         bedrock = self.upstream.kind == "bedrock"
         plugins = await self._plugins(user_id, project)
-        cpu_procs = await self._cpu_procs(user_id)
+        groups = await self._groups(user_id)
         if not self.config.enabled:
             door = await self.gateway.open(session_id, user_id, None, record)
             env = agent_env(
@@ -174,7 +182,7 @@ class Sandbox:
             env = _under(env, extra_env)
             cli = [str(self.config.cli), *plugin_options([str(p) for p in plugins])]
             script = write_unconfined_launcher(
-                run_dir, cli, env, niceness=self.config.niceness, cpu_procs=cpu_procs
+                run_dir, cli, env, niceness=self.config.niceness, groups=groups
             )
             return Launch(script=script, cwd=project, workdir=self.workdir(project, project_name))
         uid = await self._owner(user_id, project, home)
@@ -189,7 +197,7 @@ class Sandbox:
         )
         env = _under(env, extra_env)
         jail = self._jail(run_dir, project, home, workdir, env, uid)
-        jail = replace(jail, plugins=plugins, cpu_procs=cpu_procs)
+        jail = replace(jail, plugins=plugins, groups=groups)
         script = await asyncio.to_thread(write_launcher, jail)
         return Launch(script=script, cwd=project, workdir=workdir)
 
@@ -211,7 +219,7 @@ class Sandbox:
         run_dir = self._run_root / shell_id
         run_dir.mkdir(mode=0o700, exist_ok=True)
         workdir = self.workdir(project, project_name)
-        cpu_procs = await self._cpu_procs(user_id)
+        groups = await self._groups(user_id)
         if not self.config.enabled:
             door = await self.gateway.open(shell_id, user_id, None, _no_model_use)
             env = shell_env(
@@ -221,7 +229,7 @@ class Sandbox:
             )
             env = _under(_terminal(env), extra_env)
             script = write_unconfined_launcher(
-                run_dir, SHELL, env, niceness=self.config.niceness, cpu_procs=cpu_procs
+                run_dir, SHELL, env, niceness=self.config.niceness, groups=groups
             )
             return Launch(script=script, cwd=project, workdir=workdir)
         uid = await self._owner(user_id, project, home)
@@ -229,15 +237,25 @@ class Sandbox:
         env = shell_env(home=HOME_INSIDE, door_url=f"http://127.0.0.1:{DOOR_PORT}")
         env = _under(_terminal(env), extra_env)
         jail = self._jail(run_dir, project, home, workdir, env, uid)
-        jail = replace(jail, new_session=False, cpu_procs=cpu_procs)
+        jail = replace(jail, new_session=False, groups=groups)
         script = await asyncio.to_thread(write_launcher, jail, SHELL)
         return Launch(script=script, cwd=project, workdir=workdir)
 
-    async def _cpu_procs(self, user_id: str) -> Path | None:
-        """Where the user's agents and terminals go for their share of the CPU, if anywhere."""
-        if self.cpu is None:
-            return None
-        return await asyncio.to_thread(self.cpu.procs_for, user_id)
+    async def went_over_memory(self, user_id: str) -> bool:
+        """Whether the kernel ended one of the user's processes for memory since last asked
+        (an agent that died of it is told so, not just "exit code 137")."""
+        if self.groups is None:
+            return False
+        kills = await asyncio.to_thread(self.groups.oom_kills, user_id)
+        seen, self._oom_kills[user_id] = self._oom_kills.get(user_id, 0), kills
+        return kills > seen
+
+    async def _groups(self, user_id: str) -> tuple[Path, ...]:
+        """Where the user's agents and terminals go for their share of the CPU and their
+        memory and process limits, if anywhere."""
+        if self.groups is None:
+            return ()
+        return await asyncio.to_thread(self.groups.procs_for, user_id)
 
     async def _plugins(self, user_id: str, project: Path) -> list[Path]:
         if self.plugins_for is None:
