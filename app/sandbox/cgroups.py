@@ -232,8 +232,10 @@ def _remove_stale(base: Path) -> None:
 
 
 def _remove(group: Path) -> None:
-    for child in group.iterdir() if group.is_dir() else ():
-        if child.is_dir():
+    """Remove the group and its children where they are empty (another app process may be
+    removing the same stale group meanwhile)."""
+    with contextlib.suppress(OSError):
+        for child in [c for c in group.iterdir() if c.is_dir()]:
             with contextlib.suppress(OSError):
                 child.rmdir()
     with contextlib.suppress(OSError):

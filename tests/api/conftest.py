@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import secrets
 import socket
 import threading
 import time
@@ -61,6 +62,25 @@ def agent_bash(http: httpx.Client, session_id: str, command: str) -> str:
     ]
     assert results, f"the agent ran no tool: {response.json()['messages']}"
     return str(results[-1])
+
+
+def terminal_run(http: httpx.Client, project_id: str, command: str) -> str:
+    """`command` typed into the project's terminal (over the HTTP API); what it printed up to
+    a marker echoed after it (split in what is typed, so only the output holds it whole)."""
+    marker = f"END{secrets.token_hex(4)}"
+    base = f"/projects/{project_id}/terminal"
+    opened = http.post(base, json={"cols": 200, "rows": 50})
+    assert opened.status_code == 200, opened.text
+    since = opened.json()["end"]
+    typed = {"data": f"{command}; echo {marker[:3]}''{marker[3:]}\r"}
+    assert http.post(f"{base}/input", json=typed).status_code == 204
+    seen = ""
+    for _ in range(40):
+        piece = http.get(f"{base}/output", params={"since": since, "wait": 5}).json()
+        seen, since = seen + piece["data"], piece["end"]
+        if marker in seen:
+            return seen[: seen.index(marker)]
+    raise AssertionError(f"no end of {command!r} in the terminal: {seen!r}")
 
 
 def free_port() -> int:

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from app.devtools.model_server import ModelServer
-from tests.api.conftest import Api, agent_bash, serve_api, settings_env
+from tests.api.conftest import Api, agent_bash, serve_api, settings_env, terminal_run
 
 CANARY = f"canary{secrets.token_hex(6)}"
 REPO = Path(__file__).resolve().parents[2]
@@ -56,21 +56,8 @@ class World:
         if not self.terminal_quiet:
             self.terminal_quiet = True  # no echo, no prompt: only what commands print
             self.terminal("stty -echo; PS1=''; PS2=''; bind 'set enable-bracketed-paste off'")
-        marker = f"END{secrets.token_hex(4)}"
-        base = f"/projects/{self.bob_project_id}/terminal"
         with self.api.client(self.bob_token) as http:
-            opened = http.post(base, json={"cols": 200, "rows": 50})
-            assert opened.status_code == 200, opened.text
-            since = opened.json()["end"]
-            typed = {"data": f"{command}; echo {marker[:3]}''{marker[3:]}\r"}
-            assert http.post(f"{base}/input", json=typed).status_code == 204
-            seen = ""
-            for _ in range(40):
-                piece = http.get(f"{base}/output", params={"since": since, "wait": 5}).json()
-                seen, since = seen + piece["data"], piece["end"]
-                if marker in seen:
-                    return seen[: seen.index(marker)]
-        raise AssertionError(f"no end of {command!r} in the terminal: {seen!r}")
+            return terminal_run(http, self.bob_project_id, command)
 
     def run(self, channel: str, command: str) -> str:
         return self.bash(command) if channel == "agent" else self.terminal(command)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import signal
 import time
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ import pytest
 from app.devtools.model_server import ModelServer
 from app.sandbox.cgroups import nice_weight
 from app.settings import SettingsError, load_settings
-from tests.api.conftest import Api, agent_bash, serve_api, settings_env
+from tests.api.conftest import Api, agent_bash, serve_api, settings_env, terminal_run
 
 NICENESS = 7  # not the default, so the setting is seen to take effect
 MEMORY_MB = 384  # the limits are small, so a test reaches them quickly
@@ -50,22 +49,8 @@ class Agent:
 
     def terminal(self, command: str) -> str:
         """`command` typed into the project's terminal; everything it printed."""
-        marker = f"END{secrets.token_hex(4)}"
-        base = f"/projects/{self.project_id}/terminal"
         with self.api.client(self.token) as http:
-            opened = http.post(base, json={"cols": 200, "rows": 50})
-            assert opened.status_code == 200, opened.text
-            since = opened.json()["end"]
-            # The marker is split in what is typed, so only the command's output holds it.
-            typed = {"data": f"{command}; echo {marker[:3]}''{marker[3:]}\r"}
-            assert http.post(f"{base}/input", json=typed).status_code == 204
-            seen = ""
-            for _ in range(40):
-                piece = http.get(f"{base}/output", params={"since": since, "wait": 5}).json()
-                seen, since = seen + piece["data"], piece["end"]
-                if marker in seen:
-                    return seen[: seen.index(marker)]
-        raise AssertionError(f"no end of {command!r} in the terminal: {seen!r}")
+            return terminal_run(http, self.project_id, command)
 
 
 @pytest.fixture(scope="module")
