@@ -341,6 +341,46 @@ async def resume_first_tokens(app: AppRun, times: int) -> dict[str, list[float]]
 # --------------------------------------------------------------------------- the bare SDK
 
 
+async def sdk_cold_first_tokens(model_url: str, scratch: Path, times: int) -> list[float]:
+    """The cold resume's own baseline: the bare SDK starting a fresh CLI (no jail, no
+    transcript to load), timed from `connect` to the first token of a prompt."""
+    from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient
+    from claude_agent_sdk.types import StreamEvent
+
+    from app.sandbox.environment import bundled_cli
+
+    home = scratch / "sdk-cold"
+    home.mkdir(parents=True, exist_ok=True)
+    firsts = []
+    for _ in range(times):
+        client = ClaudeSDKClient(
+            ClaudeAgentOptions(
+                cwd=str(home),
+                cli_path=bundled_cli(),
+                include_partial_messages=True,
+                env={
+                    "HOME": str(home),
+                    "ANTHROPIC_BASE_URL": model_url,
+                    "ANTHROPIC_API_KEY": "bench",
+                    "CLAUDE_CODE_MAX_RETRIES": "0",
+                },
+            )
+        )
+        started = time.time()
+        await client.connect()
+        try:
+            await client.query(PROMPT)
+            async for message in client.receive_response():
+                if not isinstance(message, StreamEvent):
+                    continue
+                if (message.event.get("delta") or {}).get("type") == "text_delta":
+                    firsts.append(time.time() - started)
+                    break
+        finally:
+            await client.disconnect()
+    return firsts
+
+
 async def sdk_row(n: int, model_url: str, scratch: Path) -> Row:
     from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, ResultMessage
     from claude_agent_sdk.types import StreamEvent
@@ -431,14 +471,16 @@ def report(
         )
         if r["errors"]:
             print(f"    errors: {r['errors']}")
-    for kind, label in (
-        ("live", "its agent running (baseline)"),
-        ("cold", "its agent stopped, started by the prompt"),
-        ("opened", "its agent stopped, started when the session was opened"),
+    baselines = {"live": "its agent running", "sdk_cold": "the bare SDK's fresh CLI"}
+    for kind, label, against in (
+        ("live", "its agent running (baseline)", "live"),
+        ("sdk_cold", "the bare SDK starting a fresh CLI (the cold baseline)", "sdk_cold"),
+        ("cold", "its agent stopped, started by the prompt", "sdk_cold"),
+        ("opened", "its agent stopped, started when the session was opened", "live"),
     ):
         if times := resume.get(kind):
-            base = statistics.median(resume["live"]) if resume.get("live") else None
-            ratio = f", {statistics.median(times) / base:.1f}x the baseline" if base else ""
+            base = statistics.median(resume[against]) if resume.get(against) else None
+            ratio = f", {statistics.median(times) / base:.1f}x {baselines[against]}" if base else ""
             print(
                 f"First token, {label}: median {statistics.median(times):.2f} s of "
                 f"{len(times)} ({', '.join(f'{s:.2f}' for s in times)}){ratio}"
@@ -506,6 +548,8 @@ async def run(args: argparse.Namespace, scratch: Path) -> None:
                 )
                 await asyncio.sleep(2)  # the stopped agents' processes exit
         resume = await resume_first_tokens(app, args.resumes) if args.resumes else {}
+        if args.resumes:
+            resume["sdk_cold"] = await sdk_cold_first_tokens(model_url, scratch, args.resumes)
     report(rows, resume, args)
 
 
