@@ -44,6 +44,7 @@ RECHECK_S = 30.0  # a follower with nothing to do checks whether it is still wan
 HISTORY_PAGE = 100
 START_WAIT_TICK = 0.05  # a prompt sent while its session is being created waits for it...
 START_WAIT_TICKS = 12_000  # ...for up to ten minutes (a large workspace may be restoring)
+FINISH_WAIT_TICKS = 100  # a prompt sent as the answer shows waits up to 5 s for the turn's end
 MODES = ["default", "acceptEdits", "plan", "bypassPermissions"]
 
 
@@ -184,6 +185,7 @@ class ChatState(BaseState):
                 session_id = self.session_id
             if not session_id:
                 return
+        await self._turn_finished()
         try:
             await services().engine.send(user_id, session_id, SendMessage(message=text))
         except Shown as error:
@@ -222,6 +224,16 @@ class ChatState(BaseState):
             await asyncio.sleep(START_WAIT_TICK)
         async with self:
             return self.session_id
+
+    async def _turn_finished(self) -> None:
+        """The page shows an answer a moment before its turn ends (the CLI's result follows
+        the text): a prompt sent in between waits for that end instead of being refused as
+        "still answering". An agent that is truly still at work refuses it after the wait."""
+        for _ in range(FINISH_WAIT_TICKS):
+            async with self:
+                if self.status != "running":
+                    return
+            await asyncio.sleep(START_WAIT_TICK)
 
     async def _create(self, project_id: str | None = None) -> bool:
         """A new session, shown; called from background events (takes the lock itself).
