@@ -77,12 +77,15 @@ class AgentGroups:
     def procs_for(self, user_id: str) -> tuple[Path, ...]:
         """The files a launch script writes its pid to, to put what it runs in the user's
         groups (made, with the user's limits, on first use)."""
+        controllers_of: dict[Path, list[str]] = {}  # v1: a root each; v2: one root for all
+        for controller, root in self.roots.items():
+            controllers_of.setdefault(root, []).append(controller)
         procs = []
-        for root in dict.fromkeys(self.roots.values()):  # v2: the one root, once
+        for root, controllers in controllers_of.items():
             group = root / _user_group(user_id)
             if not group.is_dir():
                 group.mkdir(exist_ok=True)
-                self._limit(group)
+                self._limit(group, controllers)
             procs.append(group / "cgroup.procs")
         return tuple(procs)
 
@@ -100,21 +103,19 @@ class AgentGroups:
         found = [line.split()[1] for line in lines if line.startswith("oom_kill ")]
         return int(found[0]) if found else 0
 
-    def _limit(self, group: Path) -> None:
+    def _limit(self, group: Path, controllers: list[str]) -> None:
+        """The user's limits, in a new group of theirs that has these controllers."""
         memory = self.limits.memory_mb * 2**20
-        if self.version == 1:
-            if memory and self.roots.get("memory") == group.parent:
+        if memory and "memory" in controllers:
+            if self.version == 1:
                 _set(group / "memory.limit_in_bytes", str(memory))
-                if (group / "memory.memsw.limit_in_bytes").exists():  # swap accounting on
-                    _set(group / "memory.memsw.limit_in_bytes", str(memory))
-            if self.limits.max_processes and self.roots.get("pids") == group.parent:
-                _set(group / "pids.max", str(self.limits.max_processes))
-            return
-        if memory and "memory" in self.roots:
-            _set(group / "memory.max", str(memory))
-            if (group / "memory.swap.max").exists():
-                _set(group / "memory.swap.max", "0")
-        if self.limits.max_processes and "pids" in self.roots:
+                swap, with_swap = group / "memory.memsw.limit_in_bytes", str(memory)  # in all
+            else:
+                _set(group / "memory.max", str(memory))
+                swap, with_swap = group / "memory.swap.max", "0"  # on top: none
+            if swap.exists():  # where swap is accounted
+                _set(swap, with_swap)
+        if self.limits.max_processes and "pids" in controllers:
             _set(group / "pids.max", str(self.limits.max_processes))
 
     def close(self) -> None:

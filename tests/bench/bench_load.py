@@ -341,31 +341,36 @@ async def resume_first_tokens(app: AppRun, times: int) -> dict[str, list[float]]
 # --------------------------------------------------------------------------- the bare SDK
 
 
-async def sdk_cold_first_tokens(model_url: str, scratch: Path, times: int) -> list[float]:
-    """The cold resume's own baseline: the bare SDK starting a fresh CLI (no jail, no
-    transcript to load), timed from `connect` to the first token of a prompt."""
-    from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient
-    from claude_agent_sdk.types import StreamEvent
+def _sdk_options(home: Path, model_url: str) -> Any:
+    """The bare SDK's options: the bundled CLI on the scripted model, in a home of its own."""
+    from claude_agent_sdk import ClaudeAgentOptions
 
     from app.sandbox.environment import bundled_cli
 
-    home = scratch / "sdk-cold"
     home.mkdir(parents=True, exist_ok=True)
+    return ClaudeAgentOptions(
+        cwd=str(home),
+        cli_path=bundled_cli(),
+        include_partial_messages=True,
+        env={
+            "HOME": str(home),
+            "ANTHROPIC_BASE_URL": model_url,
+            "ANTHROPIC_API_KEY": "bench",
+            "CLAUDE_CODE_MAX_RETRIES": "0",
+        },
+    )
+
+
+async def sdk_cold_first_tokens(model_url: str, scratch: Path, times: int) -> list[float]:
+    """The cold resume's own baseline: the bare SDK starting a fresh CLI (no jail, no
+    transcript to load), timed from `connect` to the first token of a prompt."""
+    from claude_agent_sdk import ClaudeSDKClient
+    from claude_agent_sdk.types import StreamEvent
+
+    options = _sdk_options(scratch / "sdk-cold", model_url)
     firsts = []
     for _ in range(times):
-        client = ClaudeSDKClient(
-            ClaudeAgentOptions(
-                cwd=str(home),
-                cli_path=bundled_cli(),
-                include_partial_messages=True,
-                env={
-                    "HOME": str(home),
-                    "ANTHROPIC_BASE_URL": model_url,
-                    "ANTHROPIC_API_KEY": "bench",
-                    "CLAUDE_CODE_MAX_RETRIES": "0",
-                },
-            )
-        )
+        client = ClaudeSDKClient(options)
         started = time.time()
         await client.connect()
         try:
@@ -382,24 +387,10 @@ async def sdk_cold_first_tokens(model_url: str, scratch: Path, times: int) -> li
 
 
 async def sdk_row(n: int, model_url: str, scratch: Path) -> Row:
-    from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, ResultMessage
+    from claude_agent_sdk import ClaudeSDKClient, ResultMessage
     from claude_agent_sdk.types import StreamEvent
 
-    from app.sandbox.environment import bundled_cli
-
-    home = scratch / f"sdk-home-{n}"
-    home.mkdir(parents=True, exist_ok=True)
-    options = ClaudeAgentOptions(
-        cwd=str(home),
-        cli_path=bundled_cli(),
-        include_partial_messages=True,
-        env={
-            "HOME": str(home),
-            "ANTHROPIC_BASE_URL": model_url,
-            "ANTHROPIC_API_KEY": "bench",
-            "CLAUDE_CODE_MAX_RETRIES": "0",
-        },
-    )
+    options = _sdk_options(scratch / f"sdk-home-{n}", model_url)
     clients = [ClaudeSDKClient(options) for _ in range(n)]
     gate = asyncio.Semaphore(8)
 
