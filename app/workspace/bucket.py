@@ -1,7 +1,7 @@
 """One user's part of the S3 bucket (`user_data/<user>/`), with credentials that reach only it.
 
-Bulk transfers run through s5cmd (a maintained S3 tool, many parallel requests; several times
-faster than boto3 on thousands of small files); small requests (manifests, deletes, versions)
+Many files at once go through `app.workspace.transfer` (kept-alive connections, requests in
+parallel); single requests (manifests, deletions, listings, versions) and uploads in parts
 through boto3. When `S3_USER_ROLE_ARN` is set, every user's transfers use credentials from
 AssumeRole with a session policy that allows only that user's prefix, so a bug or a
 compromised process serving one user cannot read another's data.
@@ -14,26 +14,24 @@ import json
 import logging
 import os
 import shutil
-import sys
-import tempfile
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app.errors import AppError
 from app.workspace.snapshot import file_sha256
+from app.workspace.transfer import CONNECTIONS, Endpoint, Signer, TransferError, Transfers
 
 logger = logging.getLogger(__name__)
-FEW = 16  # transfers this small go through boto3 in threads, not through s5cmd
+MULTIPART = 16 * 1024 * 1024  # files this large go in parts of this size
 Progress = Callable[[int, int], None]  # files done, bytes done (this transfer)
 
 
@@ -50,7 +48,7 @@ class BucketConfig:
     endpoint_url: str | None = None
     region: str | None = None
     user_role_arn: str | None = None  # assumed per user, narrowed to the user's prefix
-    workers: int = 256  # s5cmd's own default: measured fastest on thousands of small files
+    connections: int = CONNECTIONS
 
 
 @dataclass(frozen=True)
@@ -169,7 +167,10 @@ class Bucket:
 
     def put_file(self, key: str, source: Path) -> None:
         """Upload one file (a manifest; in parts when large)."""
-        self._one("upload_file", str(source), key)
+        try:
+            self.client.upload_file(str(source), self.config.bucket, key)
+        except (BotoCoreError, ClientError) as error:
+            raise _storage_error(error) from error
 
     def delete(self, keys: Iterable[str]) -> None:
         batch: list[dict[str, str]] = []
@@ -217,170 +218,42 @@ class Bucket:
                 return True
         return False
 
-    # --- bulk transfers (s5cmd) -------------------------------------------------------------
+    # --- many files (app.workspace.transfer) -----------------------------------------------
 
     async def upload(
-        self, items: Iterable[tuple[str, str]], count: int, progress: Progress
+        self, root: Path, items: Iterator[tuple[str, str]], progress: Progress
     ) -> None:
-        """Send each local file to its key (large files go in parts). A handful (`count`) go
-        straight from here: starting s5cmd would take longer than sending them."""
-        await self._transfer("upload_file", iter(items), count, progress)
-
-    async def download(
-        self, items: Iterable[tuple[str, str]], count: int, progress: Progress
-    ) -> None:
-        """Fetch each key into its (new) local file."""
-        await self._transfer("download_file", iter(items), count, progress)
-
-    async def upload_tree(self, folder: Path, prefix: str, progress: Progress) -> None:
-        """Send every file under `folder` to `prefix` + its relative path, in one listing-free
-        sweep (much faster than one command per file when most files go)."""
-        await self._s5cmd(["cp", f"{folder}/*", self._url(prefix)], progress)
-
-    async def download_tree(self, prefix: str, folder: Path, progress: Progress) -> None:
-        """Fetch every object under `prefix` into `folder`, but none whose name holds `..`
-        (s5cmd joins names to the folder as they are; the caller fetches those by key)."""
-        await self._s5cmd(
-            ["cp", "--exclude", "*..*", self._url(prefix) + "*", f"{folder}/"], progress
-        )
-
-    async def _transfer(
-        self, method: str, items: Iterator[tuple[str, str]], count: int, progress: Progress
-    ) -> None:
-        if count <= FEW:
-            await asyncio.to_thread(self._few, method, list(items), progress)
-            return
-        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as commands:
-            written, odd = await asyncio.to_thread(self._commands, method, items, commands)
+        """Send each (path under `root`, key); files of `MULTIPART` bytes or more go in parts."""
         try:
-            if written:
-                await self._s5cmd(["run", commands.name], progress)
-        finally:
-            os.unlink(commands.name)
-        for first, second in odd:
-            await asyncio.to_thread(self._one, method, first, second)
-
-    def _commands(
-        self, method: str, items: Iterator[tuple[str, str]], out: IO[str]
-    ) -> tuple[int, list[tuple[str, str]]]:
-        """Write s5cmd's command file; returns how many lines, and the items it cannot carry."""
-        written = 0
-        odd: list[tuple[str, str]] = []
-        for first, second in items:
-            if not (_plain(first) and _plain(second)):
-                odd.append((first, second))
-                continue
-            if method == "upload_file":
-                source, target = first, self._url(second)
-            else:
-                source, target = self._url(first), second
-            out.write(f"cp --raw {_quote(source)} {_quote(target)}\n")
-            written += 1
-        return written, odd
-
-    def _few(self, method: str, items: list[tuple[str, str]], progress: Progress) -> None:
-        done = [0, 0]
-        counting = threading.Lock()
-
-        def move(item: tuple[str, str]) -> None:
-            self._one(method, *item)
-            size = os.stat(item[0] if method == "upload_file" else item[1]).st_size
-            with counting:
-                done[0] += 1
-                done[1] += size
-                progress(done[0], done[1])
-
-        with ThreadPoolExecutor(max_workers=FEW) as pool:
-            list(pool.map(move, items))
-
-    def _one(self, method: str, first: str, second: str) -> None:
-        try:
-            if method == "upload_file":
-                self.client.upload_file(first, self.config.bucket, second)
-            else:
-                self.client.download_file(self.config.bucket, first, second)
-        except (BotoCoreError, ClientError) as error:
+            await self._transfers().upload(root, items, progress)
+        except TransferError as error:
             raise _storage_error(error) from error
 
-    def _url(self, key: str) -> str:
-        return f"s3://{self.config.bucket}/{key}"
-
-    async def _s5cmd(self, command: list[str], progress: Progress) -> None:
-        argv = [_s5cmd_path(), "--json", "--numworkers", str(self.config.workers)]
-        if self.config.endpoint_url:
-            argv += ["--endpoint-url", self.config.endpoint_url]
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "AWS_ACCESS_KEY_ID": self.keys.access_key,
-            "AWS_SECRET_ACCESS_KEY": self.keys.secret_key,
-            "AWS_REGION": self.config.region or "us-east-1",
-        }
-        if self.keys.token:
-            env["AWS_SESSION_TOKEN"] = self.keys.token
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            *command,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-        )
-        assert process.stdout is not None and process.stderr is not None
-        errors: deque[str] = deque(maxlen=5)  # the last few; s5cmd reports each failed file
+    async def download(self, items: Iterator[tuple[str, str, str]], progress: Progress) -> None:
+        """Fetch each (key, new local file, expected SHA-256 or ""); see `Transfers.download`."""
         try:
-            await asyncio.gather(
-                _follow(process.stdout, progress, errors), _follow(process.stderr, None, errors)
-            )
-            await process.wait()
-        finally:
-            if process.returncode is None:  # cancelled (shutdown): the transfer stops too
-                process.kill()
-                await process.wait()
-        if errors or process.returncode:
-            detail = errors[-1] if errors else f"s5cmd exited with {process.returncode}"
-            if all("no object found" in e for e in errors) and errors:
-                return  # an empty listing or sweep: nothing there, nothing to do
-            raise StorageError(f"The transfer to S3 failed: {detail}")
+            await self._transfers().download(items, progress)
+        except TransferError as error:
+            raise _storage_error(error) from error
 
+    def _transfers(self) -> Transfers:
+        service = str(self.client.meta.endpoint_url)
+        region = self.client.meta.region_name or "us-east-1"
+        on_aws = (urlsplit(service).hostname or "").endswith(".amazonaws.com")
+        endpoint = Endpoint.of(self.config.bucket, service, region, path_style=not on_aws)
+        signer = Signer(self.keys.access_key, self.keys.secret_key, self.keys.token, region)
+        return Transfers(endpoint, signer, self.config.connections, self._in_parts, MULTIPART)
 
-async def _follow(
-    stream: asyncio.StreamReader, progress: Progress | None, errors: deque[str]
-) -> None:
-    """Count finished transfers from s5cmd's JSON lines (stdout); keep what it says went
-    wrong (either stream). Read as it comes, so s5cmd never blocks on a full pipe."""
-    files = size = 0
-    async for raw in stream:
+    async def _in_parts(self, fd: int, key: str) -> None:
+        await asyncio.to_thread(self._parts, fd, key)
+
+    def _parts(self, fd: int, key: str) -> None:
+        parts = TransferConfig(multipart_threshold=MULTIPART, multipart_chunksize=MULTIPART)
         try:
-            line = json.loads(raw)
-        except ValueError:
-            text = raw.decode(errors="replace").strip()
-            if text:
-                errors.append(text[-300:])
-            continue
-        if not isinstance(line, dict):
-            continue
-        if line.get("success") and progress is not None:
-            files += 1
-            size += int((line.get("object") or {}).get("size") or 0)
-            progress(files, size)
-        elif line.get("error"):
-            errors.append(str(line["error"])[-300:])
-
-
-def _s5cmd_path() -> str:
-    found = shutil.which("s5cmd", path=str(Path(sys.executable).parent)) or shutil.which("s5cmd")
-    if not found:
-        raise StorageError("s5cmd is not installed (it comes with the app's Python packages).")
-    return found
-
-
-def _quote(text: str) -> str:
-    """A word for s5cmd's command files (double-quoted; see `_plain`)."""
-    return '"' + text + '"'
-
-
-def _plain(text: str) -> bool:
-    """Can s5cmd's command files carry this name? (No quote or line break in it.)"""
-    return not any(c in text for c in '"\n\r\\')
+            with os.fdopen(os.dup(fd), "rb") as source:
+                self.client.upload_fileobj(source, self.config.bucket, key, Config=parts)
+        except (BotoCoreError, ClientError) as error:
+            raise TransferError(str(error)) from error
 
 
 def _storage_error(error: Exception) -> StorageError:

@@ -318,26 +318,6 @@ def file_sha256(path: str | Path) -> str:
 # --- paths and links --------------------------------------------------------------------------
 
 
-def link_tree(root: Path, paths: Iterable[str], staging: Path) -> bool:
-    """Hard links to `paths` under `staging` (the same layout): an exact set of files to send
-    in one sweep. False where links cannot be made (another file system)."""
-    made: set[str] = set()  # folders, not files: bounded by the folder count
-    try:
-        for relative in paths:
-            folder = relative.rpartition("/")[0]
-            if folder not in made:
-                os.makedirs(os.path.join(staging, folder), exist_ok=True)
-                made.add(folder)
-            os.link(
-                os.path.join(root, relative),
-                os.path.join(staging, relative),
-                follow_symlinks=False,
-            )
-    except OSError:
-        return False
-    return True
-
-
 def safe_link(relative: str, target: str) -> bool:
     """A link kept in a snapshot is recreated only if it points inside its own folder."""
     if os.path.isabs(target):
@@ -369,9 +349,10 @@ class InTheWay(Exception):
 
 
 class Placer:
-    """Puts files into a folder, opening every folder on the way without following links,
-    so nothing in the folder (an agent can make links) can redirect a write outside it.
-    A context manager: folders opened once are reused for the whole batch."""
+    """Puts files into a folder and reads them from it, opening every folder on the way
+    without following links, so nothing in the folder (an agent can make links) can redirect
+    a write, or a read for a backup, outside it. A context manager: folders opened once are
+    reused for the whole batch."""
 
     def __init__(self, root: Path, owner: tuple[int, int] | None) -> None:
         self.root = root
@@ -402,6 +383,24 @@ class Placer:
         os.symlink(target, name, dir_fd=parent)
         if self.owner is not None:
             os.chown(name, *self.owner, dir_fd=parent, follow_symlinks=False)
+
+    def open_file(self, relative: str) -> int | None:
+        """A descriptor to read the plain file at `relative`; None when there is none any more
+        (gone, a link, a FIFO or device, unreadable, or a link on the way)."""
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # a FIFO never blocks
+        try:
+            parent, name = self._parent(relative, create=False)
+            fd = os.open(name, flags, dir_fd=parent)
+        except (FileNotFoundError, NotADirectoryError, PermissionError, InTheWay):
+            return None
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                return None
+            raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            return None
+        return fd
 
     def remove(self, relative: str) -> None:
         try:

