@@ -214,17 +214,31 @@ def _walk_folder(
             yield key, info
 
 
-def index(root: Path, excludes: Excludes, cache: Path, out: Path) -> Totals:
-    """Write the folder as it is now to the snapshot file `out`. Links are recorded, never
-    followed; other special files (sockets, devices) are skipped. A file whose size, mtime and
-    inode match the hash cache is not read; the cache is rewritten with what was seen."""
+def listed(root: Path, paths: Iterable[str]) -> Iterator[tuple[str, os.stat_result]]:
+    """The files and links among `paths` (in path order) as they are now, for a snapshot of
+    exactly what a listing named (one gone since is left out)."""
+    for relative in paths:
+        try:
+            info = os.lstat(os.path.join(root, relative))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        if stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode):
+            yield relative, info
+
+
+def index(
+    root: Path, entries: Iterable[tuple[str, os.stat_result]], cache: Path, out: Path
+) -> Totals:
+    """Write the folder's `entries` (`walk`'s, or `listed`'s) as they are now to the snapshot
+    file `out`. Links are recorded, never followed. A file whose size, mtime and inode match
+    the hash cache is not read; the cache is rewritten with what was seen."""
     fresh = cache.with_name(cache.name + ".tmp")
     cache.parent.mkdir(parents=True, exist_ok=True)
     known = Cursor(_read_cache(cache))
     with fresh.open("w", encoding="utf-8") as seen:
 
         def rows() -> Iterator[Row]:
-            for relative, info in walk(root, excludes):
+            for relative, info in entries:
                 full = os.path.join(root, relative)  # str: a Path per file interns each name
                 if stat.S_ISLNK(info.st_mode):
                     yield relative, Entry(link=os.readlink(full))

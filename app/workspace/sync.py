@@ -45,6 +45,7 @@ from app.workspace.snapshot import (
     cache_line,
     file_sha256,
     index,
+    listed,
     read_header,
     read_rows,
     read_snapshot,
@@ -230,9 +231,9 @@ class WorkspaceSync:
             indexing: Awaitable[Totals] | None = None
             if last is None:
                 # The folder's first backup: every file goes, hashed for the manifest while
-                # it travels.
-                sends = await asyncio.to_thread(self._list_files, scope, work / "outgoing")
-                indexing = asyncio.to_thread(self._index, scope, local)
+                # it travels. Both read one listing: the manifest names what was sent.
+                sends = await asyncio.to_thread(self._list_files, scope, work)
+                indexing = asyncio.to_thread(self._index, scope, local, work / "listing")
             else:
                 await asyncio.to_thread(self._index, scope, local)
                 change = await asyncio.to_thread(plan_backup, last, local, work)
@@ -262,14 +263,17 @@ class WorkspaceSync:
             shutil.rmtree(work, ignore_errors=True)
         report(backed_up=True)
 
-    def _list_files(self, scope: Scope, out: Path) -> Totals:
-        """Every file of the folder, listed in `out` (for a first backup, which sends all)."""
+    def _list_files(self, scope: Scope, work: Path) -> Totals:
+        """The folder's files and links, listed in `work/listing`, and its files in
+        `work/outgoing` (for a first backup, which sends them all)."""
         totals = Totals()
-        with out.open("w") as listing:
+        with (work / "listing").open("w") as listing, (work / "outgoing").open("w") as files:
             for relative, info in walk(scope.root, self._excludes(scope)):
+                line = json.dumps(relative) + "\n"
+                listing.write(line)
                 if stat.S_ISREG(info.st_mode):
                     totals.add(Entry(size=info.st_size))
-                    listing.write(json.dumps(relative) + "\n")
+                    files.write(line)
         return totals
 
     async def _restore(self, scope: Scope, report: Callable[..., None]) -> None:
@@ -433,8 +437,14 @@ class WorkspaceSync:
             remote if await asyncio.to_thread(bucket.get_file, scope.manifest_key, remote) else None
         )
 
-    def _index(self, scope: Scope, out: Path) -> Totals:
-        return index(scope.root, self._excludes(scope), self._state(scope, "hashes"), out)
+    def _index(self, scope: Scope, out: Path, listing: Path | None = None) -> Totals:
+        """The folder as it is now (or, given a listing, the paths it names) as a snapshot."""
+        entries = (
+            walk(scope.root, self._excludes(scope))
+            if listing is None
+            else listed(scope.root, _lines(listing))
+        )
+        return index(scope.root, entries, self._state(scope, "hashes"), out)
 
     def _excludes(self, scope: Scope) -> Excludes:
         extra = HOME_EXCLUDES if scope.name == "claude" else ()

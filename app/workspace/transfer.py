@@ -354,7 +354,7 @@ class Transfers:
         head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in signed.items())
         reader, writer = await connection.streams()
         writer.write(head.encode("latin-1") + b"\r\n")
-        if body:
+        if body is not None:
             writer.write(body)
         elif fd is not None:
             await _send_file(writer, fd, size)
@@ -379,9 +379,9 @@ class Transfers:
                 break
         else:
             self._after(connection, answer)
-        if answer.status == 200 or (missing_ok and answer.status == 404):
-            return
         code = _tag(text, "Code") or str(answer.status)
+        if answer.status == 200 or (missing_ok and answer.status == 404 and code != "NoSuchBucket"):
+            return
         if answer.status >= 500 or answer.status == 429 or code in _RETRIED:
             raise _Retry(f"{code} ({answer.status})")
         message = _tag(text, "Message")

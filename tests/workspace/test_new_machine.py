@@ -17,7 +17,7 @@ from app.workspace.sync import SyncConfig, WorkspaceSync
 from tests.agent.helpers import Follower, say
 from tests.conftest import ensure_user, new_engine
 from tests.s3 import S3Server
-from tests.workspace.test_sync import FixedKeys
+from tests.workspace.machines import FixedKeys
 
 
 def machine(

@@ -3,67 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from app.workspace.bucket import BucketConfig, KeyRing, Keys, StorageError
+from app.workspace.bucket import BucketConfig, StorageError
 from app.workspace.sync import Scope, SyncConfig, WorkspaceSync
-from tests.s3 import ACCESS_KEY, SECRET_KEY, S3Server
-
-
-class FixedKeys(KeyRing):
-    """The test server's keys (no AssumeRole here; see test_scoped_credentials)."""
-
-    def for_user(self, user_key: str) -> Keys:
-        return Keys(ACCESS_KEY, SECRET_KEY)
-
-
-class Machine:
-    """One machine: its own disk (project folder, sync state) and the shared bucket."""
-
-    def __init__(self, root: Path, server: S3Server, bucket: str, user: str = "u1") -> None:
-        config = SyncConfig(
-            BucketConfig(bucket=bucket, endpoint_url=server.endpoint, region="us-east-1"),
-            state_dir=root / "state",
-        )
-        self.sync = WorkspaceSync(config, FixedKeys(config.bucket))
-        self.scope = Scope(user, user, "projects/demo", root / "project")
-        self.root = self.scope.root
-
-    def write(self, path: str, content: bytes | str, executable: bool = False) -> None:
-        target = self.root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content.encode() if isinstance(content, str) else content)
-        if executable:
-            target.chmod(0o755)
-
-    def files(self) -> dict[str, str]:
-        found = {}
-        for folder, _, names in os.walk(self.root):
-            for name in names:
-                full = Path(folder) / name
-                relative = str(full.relative_to(self.root))
-                found[relative] = (
-                    f"-> {os.readlink(full)}"
-                    if full.is_symlink()
-                    else hashlib.sha256(full.read_bytes()).hexdigest()
-                )
-        return found
-
-
-@pytest.fixture
-def bucket(s3_server: S3Server) -> str:
-    return s3_server.new_bucket()
-
-
-@pytest.fixture
-def machines(tmp_path: Path, s3_server: S3Server, bucket: str) -> Iterator[tuple[Machine, Machine]]:
-    yield Machine(tmp_path / "a", s3_server, bucket), Machine(tmp_path / "b", s3_server, bucket)
+from tests.s3 import S3Server
+from tests.workspace.machines import FixedKeys, Machine
 
 
 async def test_a_project_comes_back_whole_on_a_new_machine(
