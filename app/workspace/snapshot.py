@@ -9,7 +9,7 @@ with the number of files in the folder.
 Hashes are SHA-256 of the content (a same-size edit is a change; modification times are never
 compared with a store's). A cache keyed by each file's size, modification time (ns) and inode
 means indexing an unchanged tree of thousands of files reads no file. (Not the ctime: a
-backup's hard links change it without changing the file.)
+restore's chmod and rename change it without changing the content.)
 """
 
 from __future__ import annotations

@@ -451,7 +451,8 @@ class WorkspaceSync:
         return Excludes(self.config.excludes + extra)
 
     def _staging(self) -> Path:
-        """A fresh folder for a transfer, on the data disk (hard links and renames stay there)."""
+        """A fresh folder for a transfer, on the data disk (a download moves into place by a
+        rename, which must not cross disks)."""
         staging = self.config.state_dir / "staging" / uuid.uuid4().hex
         staging.mkdir(parents=True, mode=0o700)
         return staging

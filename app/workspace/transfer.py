@@ -26,6 +26,7 @@ import random
 import re
 import ssl
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ WHOLE = 1024 * 1024  # files up to this size are read at once and sent with thei
 CHUNK = 256 * 1024  # memory per connection for anything larger
 ATTEMPTS = 5
 IDLE_S = 60.0  # a connection silent this long is given up on (and the request retried)
+PROGRESS_S = 0.05  # the page hears of a transfer's progress at most this often
 MISMATCH = ".mismatch"  # a download whose content is not the one asked for is kept under this
 
 Progress = Callable[[int, int], None]  # files done, bytes done (this transfer)
@@ -228,20 +230,21 @@ class Transfers:
         caller = asyncio.get_running_loop()
         stop = threading.Event()
         done = [0, 0]
-        counting = threading.Lock()
+        said = [time.monotonic()]
 
-        def count(size: int) -> None:
-            with counting:
-                done[0] += 1
-                done[1] += size
-                files, total = done
-            caller.call_soon_threadsafe(progress, files, total)
+        def count(size: int) -> None:  # on the transfer's own loop: one thread
+            done[0] += 1
+            done[1] += size
+            if time.monotonic() - said[0] >= PROGRESS_S:
+                said[0] = time.monotonic()
+                caller.call_soon_threadsafe(progress, done[0], done[1])
 
         try:
             await asyncio.to_thread(asyncio.run, run(count, stop))  # type: ignore[arg-type]
         except asyncio.CancelledError:
             stop.set()  # the thread ends after the requests under way
             raise
+        progress(done[0], done[1])
 
     async def _all(
         self,

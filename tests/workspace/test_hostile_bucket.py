@@ -68,8 +68,8 @@ def _found(name: str, *folders: Path) -> list[Path]:
 async def test_keys_that_climb_out_of_the_prefix_land_nowhere(
     tmp_path: Path, endpoint: str
 ) -> None:
-    """Objects named `<prefix>../../...` next to a real backup big enough for the bulk
-    download (which joins names to a folder as they are)."""
+    """Objects named `<prefix>../../...` next to a real backup of many files (a restore
+    fetches the keys its manifest names, and adopts a listing only where there is none)."""
     sync, scope = _machine(tmp_path / "a", endpoint)
     for n in range(120):
         (scope.root / f"d{n % 4}").mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,8 @@
 that allows only that user's prefix: never the app's own keys.
 
 moto serves STS and S3 (it accepts assumed-role keys, which SeaweedFS would not know); a
-recording proxy in front of it sees every request the sync makes, from boto3 and s5cmd alike,
+recording proxy in front of it sees every request the sync makes, from boto3 and from the sync's
+own client alike,
 and which access key signed it."""
 
 from __future__ import annotations

@@ -191,9 +191,9 @@ def _server_and_bucket(machine: Machine) -> tuple[S3Server, str]:
 async def test_a_large_project_with_awkward_names_travels_whole(
     machines: tuple[Machine, Machine],
 ) -> None:
-    """Enough files for the bulk paths (one sweep up, one sweep down), with names those paths
-    cannot carry (quotes, line breaks, `..`, spaces, accents) and names whose sort order
-    differs between a folder and its path (`a.b` < `a/b` < `a0`)."""
+    """Enough files for many connections at once, with names a signed request must encode
+    (quotes, line breaks, `..`, spaces, accents) and names whose sort order differs between a
+    folder and its path (`a.b` < `a/b` < `a0`)."""
     a, b = machines
     for n in range(150):
         a.write(f"src/m{n % 7}/file{n}.py", f"# {n}\n" * (n % 5 + 1))
