@@ -14,9 +14,11 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import boto3
+import httpx
 import pytest
 
 ACCESS_KEY = "sync-test-access"
@@ -118,3 +120,19 @@ def running_seaweedfs(data: Path) -> Iterator[S3Server]:
         process.kill()  # its data is thrown away; a polite stop takes SeaweedFS ten seconds
         process.wait()
         log.close()
+
+
+def forward(handler: BaseHTTPRequestHandler, upstream: str, body: bytes) -> None:
+    """Pass one request a test proxy has read (its `body` too) to `upstream`, and the answer
+    back: the proxies that watch or disturb what the sync sends to S3."""
+    headers = {k: v for k, v in handler.headers.items() if k.lower() != "host"}
+    answer = httpx.request(
+        handler.command, upstream + handler.path, headers=headers, content=body, timeout=60
+    )
+    handler.send_response(answer.status_code)
+    for name, value in answer.headers.items():
+        if name.lower() not in ("transfer-encoding", "content-length", "connection"):
+            handler.send_header(name, value)
+    handler.send_header("content-length", str(len(answer.content)))
+    handler.end_headers()
+    handler.wfile.write(answer.content)

@@ -424,7 +424,10 @@ async def _body(reader: asyncio.StreamReader, headers: dict[str, str]) -> AsyncI
         while True:
             async with asyncio.timeout(IDLE_S):
                 line = await reader.readuntil(b"\r\n")
-            size = int(line.split(b";")[0].strip() or b"0", 16)
+            try:
+                size = int(line.split(b";")[0].strip(), 16)
+            except ValueError as error:
+                raise _Retry("a garbled answer") from error
             if size == 0:
                 async with asyncio.timeout(IDLE_S):
                     while await reader.readuntil(b"\r\n") != b"\r\n":
@@ -450,16 +453,23 @@ async def _body(reader: asyncio.StreamReader, headers: dict[str, str]) -> AsyncI
 def _parse_head(raw: bytes) -> _Answer:
     lines = raw.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/"):
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
         raise _Retry(f"not an HTTP answer: {lines[0][:80]!r}")
     headers = {}
     for line in lines[1:]:
         name, colon, value = line.partition(":")
         if colon:
             headers[name.strip().lower()] = value.strip()
-    if parts[0] == "HTTP/1.0" and headers.get("connection", "").lower() != "keep-alive":
-        headers["connection"] = "close"
-    return _Answer(int(parts[1]), headers)
+    if not headers.get("content-length", "0").isdigit():
+        raise _Retry("a garbled answer")
+    status = int(parts[1])
+    if status in (204, 304):
+        headers["content-length"] = "0"  # never a body
+    framed = "content-length" in headers or "transfer-encoding" in headers
+    kept = headers.get("connection", "").lower() == "keep-alive"
+    if not framed or (parts[0] == "HTTP/1.0" and not kept):
+        headers["connection"] = "close"  # the body ends with the connection
+    return _Answer(status, headers)
 
 
 def _tag(xml: bytes, name: str) -> str:

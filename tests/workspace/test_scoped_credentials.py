@@ -18,12 +18,12 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 import boto3
-import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
 from app.workspace.bucket import BucketConfig, KeyRing
 from app.workspace.sync import Scope, SyncConfig, WorkspaceSync
+from tests.s3 import forward
 
 APP_KEY = "AKIAAPPITSELF0000000"
 _CREDENTIAL = re.compile(r"Credential=([A-Z0-9]+)/")
@@ -41,17 +41,7 @@ class Recorder(BaseHTTPRequestHandler):
         key = _CREDENTIAL.search(self.headers.get("authorization", ""))
         form = parse_qs(body.decode(errors="replace")) if b"Action=" in body else {}
         Recorder.seen.append((self.path, key.group(1) if key else "", form))
-        headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-        answer = httpx.request(
-            self.command, self.upstream + self.path, headers=headers, content=body, timeout=60
-        )
-        self.send_response(answer.status_code)
-        for name, value in answer.headers.items():
-            if name.lower() not in ("transfer-encoding", "content-length", "connection"):
-                self.send_header(name, value)
-        self.send_header("content-length", str(len(answer.content)))
-        self.end_headers()
-        self.wfile.write(answer.content)
+        forward(self, self.upstream, body)
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
+import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -102,6 +104,47 @@ async def test_an_interrupted_backup_is_never_trusted(machines: tuple[Machine, M
     assert b.files() == first
     [progress] = b.sync.progress("u1")
     assert progress.warning == ""
+
+
+async def test_a_backup_killed_mid_upload_leaves_the_last_snapshot_whole(
+    machines: tuple[Machine, Machine], s3_server: S3Server, bucket: str
+) -> None:
+    """A real kill: a process backing up a change to every file is killed (SIGKILL) once some
+    of them are in S3. A restore on another machine gets the last complete snapshot, exactly."""
+    a, b = machines
+    for n in range(1000):
+        a.write(f"d{n % 8}/f{n}.txt", f"first state of {n}\n" * 20)
+    await a.sync.backup_now(a.scope)
+    first = a.files()
+    for n in range(1000):
+        a.write(f"d{n % 8}/f{n}.txt", f"second state, never committed, of {n}\n" * 20)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.workspace.backup_child",
+        s3_server.endpoint,
+        bucket,
+        str(a.root.parent),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert child.stdout is not None
+    async for line in child.stdout:
+        if int(line) >= 50:
+            break
+    child.kill()
+    await child.wait()
+    versions: Counter[str] = Counter()
+    pages = s3_server.client().get_paginator("list_object_versions")  # type: ignore[attr-defined]
+    for page in pages.paginate(Bucket=bucket, Prefix=a.scope.prefix):
+        versions.update(version["Key"] for version in page.get("Versions", []))
+    resent = sum(1 for count in versions.values() if count > 1)
+    assert 0 < resent < 1000, "killed part way through the upload"
+
+    await b.sync.ensure_restored(b.scope)
+
+    assert b.files() == first
+    [progress] = b.sync.progress("u1")
+    assert progress.warning == "" and progress.files_done == 1000
 
 
 async def test_a_back_up_now_outlives_the_page_that_asked_and_shutdown_waits_for_it(
