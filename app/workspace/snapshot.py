@@ -230,22 +230,27 @@ def index(
     root: Path, entries: Iterable[tuple[str, os.stat_result]], cache: Path, out: Path
 ) -> Totals:
     """Write the folder's `entries` (`walk`'s, or `listed`'s) as they are now to the snapshot
-    file `out`. Links are recorded, never followed. A file whose size, mtime and inode match
-    the hash cache is not read; the cache is rewritten with what was seen."""
+    file `out`. Links are recorded, never followed, and files are read through folders opened
+    without following links (an agent may swap one in while a backup runs); one gone since
+    it was listed is left out. A file whose size, mtime and inode match the hash cache is not
+    read; the cache is rewritten with what was seen."""
     fresh = cache.with_name(cache.name + ".tmp")
     cache.parent.mkdir(parents=True, exist_ok=True)
     known = Cursor(_read_cache(cache))
-    with fresh.open("w", encoding="utf-8") as seen:
+    with fresh.open("w", encoding="utf-8") as seen, Placer(root, None) as folder:
 
         def rows() -> Iterator[Row]:
             for relative, info in entries:
-                full = os.path.join(root, relative)  # str: a Path per file interns each name
                 if stat.S_ISLNK(info.st_mode):
-                    yield relative, Entry(link=os.readlink(full))
+                    target = folder.read_link(relative)
+                    if target is not None:
+                        yield relative, Entry(link=target)
                     continue
                 key = [info.st_size, info.st_mtime_ns, info.st_ino]
                 hit = known.get(relative)
-                digest = str(hit[3]) if hit is not None and hit[:3] == key else file_sha256(full)
+                digest = str(hit[3]) if hit is not None and hit[:3] == key else None
+                if digest is None and (digest := folder.file_sha256(relative)) is None:
+                    continue
                 seen.write(json.dumps([relative, *key, digest]) + "\n")
                 executable = bool(info.st_mode & stat.S_IXUSR)
                 yield relative, Entry(size=info.st_size, sha256=digest, executable=executable)
@@ -415,6 +420,31 @@ class Placer:
             os.close(fd)
             return None
         return fd
+
+    def file_sha256(self, relative: str) -> str | None:
+        """The SHA-256 of the plain file at `relative` (None: see `open_file`)."""
+        fd = self.open_file(relative)
+        if fd is None:
+            return None
+        digest = hashlib.sha256()
+        try:
+            while chunk := os.read(fd, READ_SIZE):
+                digest.update(chunk)
+        finally:
+            os.close(fd)
+        return digest.hexdigest()
+
+    def read_link(self, relative: str) -> str | None:
+        """The target of the link at `relative`; None when there is no link there any more."""
+        try:
+            parent, name = self._parent(relative, create=False)
+            return os.readlink(name, dir_fd=parent)
+        except (FileNotFoundError, NotADirectoryError, InTheWay):
+            return None
+        except OSError as error:
+            if error.errno == errno.EINVAL:  # not a link
+                return None
+            raise
 
     def remove(self, relative: str) -> None:
         try:

@@ -22,6 +22,7 @@ from botocore.credentials import Credentials
 from moto.server import ThreadedMotoServer
 
 from app.workspace.bucket import BucketConfig
+from app.workspace.snapshot import index, listed, read_snapshot
 from app.workspace.sync import Scope, SyncConfig, WorkspaceSync
 from app.workspace.transfer import Endpoint, Signer
 from tests.s3 import S3Server, forward
@@ -159,6 +160,23 @@ async def test_an_upload_never_reads_through_a_link_or_waits_on_a_pipe(
     listing = s3_server.client().list_objects_v2(Bucket=bucket)  # type: ignore[attr-defined]
     keys = [item["Key"] for item in listing.get("Contents", [])]
     assert keys == [machine.scope.prefix + "ok.txt"]
+
+
+def test_the_manifest_never_hashes_through_a_link(tmp_path: Path) -> None:
+    """The same swap, seen by the index that hashes files for the manifest: a folder listed
+    as a folder and a link by the time it is read yields no entry (not the hash of a file
+    outside); a file gone since the listing is left out."""
+    root, outside = tmp_path / "project", tmp_path / "someone-elses"
+    for folder in (root, outside):
+        folder.mkdir()
+    (outside / "secret.txt").write_text("not yours\n")
+    (root / "ok.txt").write_text("mine\n")
+    os.symlink(outside, root / "src")
+    snapshot = tmp_path / "snapshot.jsonl"
+
+    index(root, listed(root, ["gone.txt", "ok.txt", "src/secret.txt"]), tmp_path / "c", snapshot)
+
+    assert [path for path, _ in read_snapshot(snapshot)] == ["ok.txt"]
 
 
 async def test_a_file_gone_from_s3_costs_that_file_and_says_so(
