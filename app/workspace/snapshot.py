@@ -327,10 +327,17 @@ class Cursor:
 
 
 def file_sha256(path: str | Path) -> str:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return _sha256_of(fd)
+    finally:
+        os.close(fd)
+
+
+def _sha256_of(fd: int) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(READ_SIZE):
-            digest.update(chunk)
+    while chunk := os.read(fd, READ_SIZE):
+        digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -426,13 +433,10 @@ class Placer:
         fd = self.open_file(relative)
         if fd is None:
             return None
-        digest = hashlib.sha256()
         try:
-            while chunk := os.read(fd, READ_SIZE):
-                digest.update(chunk)
+            return _sha256_of(fd)
         finally:
             os.close(fd)
-        return digest.hexdigest()
 
     def read_link(self, relative: str) -> str | None:
         """The target of the link at `relative`; None when there is no link there any more."""

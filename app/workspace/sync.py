@@ -347,25 +347,18 @@ class WorkspaceSync:
         as they are, a page of the listing at a time, hashed after download."""
         pages = bucket.objects(scope.prefix)
         folder = work / "adopt"
-        previous = [""]
+        previous = ""
         with (work / "adopted").open("w") as out:
             while (page := await asyncio.to_thread(next, pages, None)) is not None:
-                named = [
-                    (key, key.removeprefix(scope.prefix))
-                    for key, _ in page
-                    if valid_path(key.removeprefix(scope.prefix))
-                ]
+                paths = [key.removeprefix(scope.prefix) for key, _ in page]
+                rows = [(p, os.path.join(folder, str(n))) for n, p in enumerate(paths)]
+                rows = [(path, local) for path, local in rows if valid_path(path)]
                 folder.mkdir(exist_ok=True)
-                items = [
-                    (key, os.path.join(folder, str(n)), "") for n, (key, _) in enumerate(named)
-                ]
-                await bucket.download(iter(items), lambda n, size: None)
-                rows = [
-                    (path, local) for (_, path), (_, local, _) in zip(named, items, strict=True)
-                ]
-                await asyncio.to_thread(_adopt_page, rows, previous, out)
+                items = ((scope.prefix + path, local, "") for path, local in rows)
+                await bucket.download(items, lambda n, size: None)
+                previous = await asyncio.to_thread(_adopt_page, rows, previous, out)
                 shutil.rmtree(folder)
-        if not previous[0]:
+        if not previous:
             return False
         header = {"format": FORMAT, "generation": 0, "created_at": _now()}
         with (work / "adopted").open() as lines:
@@ -595,15 +588,17 @@ def _lines(path: Path) -> Iterator[str]:
             yield json.loads(line)
 
 
-def _adopt_page(rows: list[tuple[str, str]], previous: list[str], out: TextIO) -> None:
+def _adopt_page(rows: list[tuple[str, str]], previous: str, out: TextIO) -> str:
     """Rows for a page of adopted files (path, downloaded copy): each one's size and hash.
-    S3 lists in path order; a path out of it, or deleted since it was listed, is skipped."""
+    S3 lists in path order; a path out of it, or deleted since it was listed, is skipped.
+    Returns the last path taken (`previous` if none)."""
     found: list[Row] = []
     for path, local in rows:
-        if path > previous[0] and os.path.exists(local):
+        if path > previous and os.path.exists(local):
             found.append((path, Entry(size=os.stat(local).st_size, sha256=file_sha256(local))))
-            previous[0] = path
+            previous = path
     write_rows(out, found)
+    return previous
 
 
 def _downloaded(work: Path, relative: str) -> str:

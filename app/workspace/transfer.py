@@ -95,12 +95,10 @@ class Signer:
     payload (the signing key is derived once a day, not once a request)."""
 
     def __init__(self, access_key: str, secret_key: str, token: str | None, region: str) -> None:
-        self.access_key, self.secret_key, self.token, self.region = (
-            access_key,
-            secret_key,
-            token,
-            region,
-        )
+        self.access_key = access_key
+        self.secret_key = secret_key
+        self.token = token
+        self.region = region
         self._day = ""
         self._key = b""
 
@@ -182,9 +180,9 @@ class Transfers:
         self,
         endpoint: Endpoint,
         signer: Signer,
-        connections: int = CONNECTIONS,
-        big_upload: Callable[[int, str], Awaitable[None]] | None = None,
-        big: int = 0,
+        connections: int,
+        big_upload: Callable[[int, str], Awaitable[None]],
+        big: int,
     ) -> None:
         """`big_upload(fd, key)` sends a file of `big` bytes or more (in parts)."""
         self.endpoint = endpoint
@@ -297,7 +295,7 @@ class Transfers:
             return 0
         try:
             size = os.fstat(fd).st_size
-            if self.big_upload is not None and self.big and size >= self.big:
+            if size >= self.big:
                 await self.big_upload(fd, key)
                 return size
             headers = {"content-length": str(size)}
